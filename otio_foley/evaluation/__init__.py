@@ -1,0 +1,1 @@
+"""Selectivity evaluation (the VGG-MonoAudio protocol) and its metrics."""

@@ -1,0 +1,1 @@
+"""Render farms: sharded renders, assembly, and the Ray executor."""
