@@ -14,13 +14,13 @@ from otio_foley import __version__
 # so `otio-foley --help` stays fast and one broken optional dependency cannot break every command.
 COMMANDS = {
     "render": "otio_foley.cli.render:render",
-    "plan": "otio_foley.cli.render:plan",
-    "assemble": "otio_foley.cli.render:assemble",
+    "plan": "otio_foley.cli.plan:plan",
+    "assemble": "otio_foley.cli.farm:assemble",
     "cues": "otio_foley.cli.cues:cues",
     "models": "otio_foley.cli.models:models",
-    "data": "otio_foley.cli.train:data",
+    "data": "otio_foley.cli.data:data",
     "train": "otio_foley.cli.train:train",
-    "eval": "otio_foley.cli.train:evaluate",
+    "eval": "otio_foley.cli.evaluate:evaluate",
 }
 
 
