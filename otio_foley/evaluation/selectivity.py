@@ -36,7 +36,7 @@ SUBSETS = ("inter", "intra")
 PAIR_SEED_BASE = EVAL_SEED_BASE + 500_000_000  # inside the held-out split, apart from other evaluation uses
 METRICS = ("accuracy", "leakage", "onset_f1", "envelope_corr", "fd", "kad")
 HIGHER_IS_BETTER = {"accuracy": True, "leakage": False, "onset_f1": True, "envelope_corr": True, "fd": False,
-                    "kad": False}
+                    "kad": False, "fd_mel": False, "kad_mel": False}
 
 
 @dataclass(frozen=True)
@@ -156,10 +156,22 @@ def generate_outputs(model: FoleyModel, pairs: Sequence[Pair], *, duration: floa
     return outputs
 
 
+NOTES = [
+    "accuracy: independent log-mel classifier (8 classes + silence) agrees with the target class; "
+    "leakage: distractor's share of the output energy (NNLS fit on 40 ms mel power); onset_f1 at ±80 ms; "
+    "envelope_corr: 40 ms RMS envelopes; fd / kad: Fréchet / kernel (×100) distance of classifier "
+    "embeddings, outputs vs target stems. fd / kad judge the set (quality), not the choice of source, "
+    "and are noisy below ~50 pairs (kad can go negative).",
+    "Reference rows (italic) are no model: the target stem itself and the distractor stem.",
+]
+
+
 @dataclass
 class Report:
     protocol: dict
     results: list[ModelResult]
+    metrics: tuple[str, ...] = METRICS
+    notes: list[str] = field(default_factory=lambda: list(NOTES))
 
     def to_json(self) -> dict:
         return {"protocol": self.protocol, "results": [asdict(r) for r in self.results]}
@@ -167,24 +179,18 @@ class Report:
     def markdown(self) -> str:
         """One table like SelVA's Table 1: a row per system, metric columns per subset."""
         subsets = [s for s in SUBSETS if any(s in r.subsets for r in self.results)]
-        arrows = {m: "↑" if HIGHER_IS_BETTER[m] else "↓" for m in METRICS}
-        head = ["system"] + [f"{s} {m}{arrows[m]}" for s in subsets for m in METRICS]
+        arrows = {m: "↑" if HIGHER_IS_BETTER[m] else "↓" for m in self.metrics}
+        head = ["system"] + [f"{s} {m}{arrows[m]}" for s in subsets for m in self.metrics]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.results:
             label = f"*{r.label}*" if r.kind == "reference" else r.label
-            cells = [f"{r.subsets[s][m]:.3f}" if s in r.subsets else "–" for s in subsets for m in METRICS]
+            cells = [f"{r.subsets[s][m]:.3f}" if m in r.subsets.get(s, {}) else "–"
+                     for s in subsets for m in self.metrics]
             lines.append("| " + " | ".join([label] + cells) + " |")
         p = self.protocol
-        notes = [
-            f"Selectivity on held-out synthetic pairs: {p['pairs_per_subset']} per subset, {p['duration']} s, "
-            f"{p['steps']} Euler steps, CFG {p['cfg']}, negative prompt = distractor caption: {p['negative']}.",
-            "accuracy: independent log-mel classifier (8 classes + silence) agrees with the target class; "
-            "leakage: distractor's share of the output energy (NNLS fit on 40 ms mel power); onset_f1 at ±80 ms; "
-            "envelope_corr: 40 ms RMS envelopes; fd / kad: Fréchet / kernel (×100) distance of classifier "
-            "embeddings, outputs vs target stems.",
-            "Reference rows (italic) are no model: the target stem itself and the distractor stem.",
-        ]
-        return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+        setting = (f"{p['description']}: {p['pairs_per_subset']} pairs per subset, {p['duration']} s, "
+                   f"{p['steps']} Euler steps, CFG {p['cfg']}, negative prompt = distractor caption: {p['negative']}.")
+        return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in [setting] + self.notes) + "\n"
 
     def write(self, folder: Path) -> tuple[Path, Path]:
         """selectivity.json + selectivity.md in `folder`, each written to a temporary name then renamed."""
@@ -222,7 +228,7 @@ def run_benchmark(models: Mapping[str, FoleyModel], *, pairs_per_subset: int = 1
         outputs = generate_outputs(model, pairs, duration=duration, steps=steps, cfg=cfg, negative=negative,
                                    progress=progress)
         results.append(score_outputs(label, pairs, outputs, classifier))
-    protocol = {"pairs_per_subset": pairs_per_subset, "duration": duration, "steps": steps, "cfg": cfg,
+    protocol = {"description": "Selectivity on held-out synthetic pairs", "pairs_per_subset": pairs_per_subset, "duration": duration, "steps": steps, "cfg": cfg,
                 "negative": negative, "sample_rate": SAMPLE_RATE, "pair_seed_base": PAIR_SEED_BASE,
                 "models": {label: {"name": m.name, "checksum": m.checksum} for label, m in models.items()}}
     return Report(protocol, results)
