@@ -69,7 +69,7 @@ def read_edit(path: str | os.PathLike, *, rate: float | None = None,
             raise UserError(f"--media-root {old}={new}: folder {new!r} does not exist", fix="check the NEW part")
     kwargs: dict = {}
     if suffix == ".edl":
-        kwargs["rate"] = rate
+        kwargs["rate"] = timecode_rate(rate)  # EDL timecodes need an exact SMPTE rate (23.976 -> 24000/1001)
     bundle_dir = None
     if suffix == ".otioz":
         bundle_dir = Path(tempfile.mkdtemp(prefix="otio-foley-otioz-"))
