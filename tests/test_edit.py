@@ -193,3 +193,21 @@ def test_build_edit_is_deterministic(tmp_path):
     a = otio.adapters.write_to_string(build_edit(tmp_path, 25))
     b = otio.adapters.write_to_string(build_edit(tmp_path, 25))
     assert a == b
+
+
+def test_aaf_reads_like_the_otio(tmp_path):
+    pytest.importorskip("otio_aaf_adapter")
+    fps = 25.0
+    media = make_media(tmp_path / "m" / "a.mov")
+    tl = otio.schema.Timeline(name="seq", global_start_time=RT(90000, fps))
+    track = otio.schema.Track(name="V1")
+    track.append(gap(5, fps))
+    item = clip("shot1", 10, 30, fps, str(media))
+    item.media_reference.available_range = TR(RT(0, fps), RT(100, fps))
+    track.append(item)
+    tl.tracks.append(track)
+    path = tmp_path / "edit.aaf"
+    otio.adapters.write_to_file(tl, str(path), use_empty_mob_ids=True)
+    (shot,) = read_shots(read_edit(path), path)
+    assert (shot.name, frames(shot.record_range), shot.record_start_tc) == ("shot1", (5, 30), "01:00:00:05")
+    assert shot.media_path == media.resolve() and frames(shot.source_range) == (10, 30)
