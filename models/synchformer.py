@@ -80,6 +80,13 @@ def filter_prefixes(state_dict: Mapping[str, torch.Tensor], prefixes: tuple[str,
     return {k: v for k, v in state_dict.items() if k.startswith(prefixes)}
 
 
+def map_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """fn over slices of at most `chunk` rows of x, concatenated (bounds peak memory)."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    return torch.cat([fn(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)], dim=0)
+
+
 class DividedAttention(nn.Module):
     """Multi-head attention restricted to the tokens of one time line or one frame, plus CLS.
 
@@ -258,13 +265,6 @@ class VideoViT(nn.Module):
         b, s = segments.shape[:2]
         flat = segments.flatten(0, 1)
         return map_chunks(self.trunk, flat, chunk).unflatten(0, (b, s))
-
-
-def map_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk: int) -> torch.Tensor:
-    """fn over slices of at most `chunk` rows of x, concatenated (bounds peak memory)."""
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
-    return torch.cat([fn(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)], dim=0)
 
 
 class Synchformer(nn.Module):
