@@ -101,17 +101,17 @@ class DividedAttention(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, frames: int, over_time: bool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, temporal_tokens: int, over_time: bool) -> torch.Tensor:
         b, n, d = x.shape
         h = self.num_heads
         q, k, v = self.qkv(x).view(b, n, 3, h, d // h).permute(2, 0, 3, 1, 4)  # each (B, H, N, hd)
         cls_out = F.scaled_dot_product_attention(q[:, :, :1], k, v)
 
-        patches = (n - 1) // frames
+        patches = (n - 1) // temporal_tokens
 
         def grouped(t: torch.Tensor) -> torch.Tensor:
             """Patch tokens as (B, H, groups, group length, hd): groups are time lines or frames."""
-            t = t[:, :, 1:].unflatten(2, (frames, patches))
+            t = t[:, :, 1:].unflatten(2, (temporal_tokens, patches))
             return t.transpose(2, 3) if over_time else t
 
         def with_cls(t: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
@@ -151,9 +151,9 @@ class DividedSpaceTimeBlock(nn.Module):
         self.mlp = ViTMLP(dim, dim * mlp_ratio)
         self.norm3 = nn.LayerNorm(dim, eps=VIT_NORM_EPS)
 
-    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
-        x = x + self.timeattn(self.norm3(x), frames, over_time=True)
-        x = x + self.attn(self.norm1(x), frames, over_time=False)
+    def forward(self, x: torch.Tensor, temporal_tokens: int) -> torch.Tensor:
+        x = x + self.timeattn(self.norm3(x), temporal_tokens, over_time=True)
+        x = x + self.attn(self.norm1(x), temporal_tokens, over_time=False)
         return x + self.mlp(self.norm2(x))
 
 

@@ -165,9 +165,9 @@ def test_prompt_with_no_visible_token_is_refused() -> None:
 def test_fresh_textsynch_reproduces_plain_synchformer() -> None:
     """Official init: norm1 and ffn.w2 zero, so the cross block is an identity and [SUP] tokens are zero."""
     torch.manual_seed(4)
-    textsynch = TextSynch(TextSynchConfig(video=SMALL_VIDEO, text_dim=24)).eval()
     plain = Synchformer(SMALL_VIDEO).eval()
-    plain.vfeat_extractor.load_state_dict(textsynch.vfeat_extractor.state_dict())
+    textsynch = TextSynch(TextSynchConfig(video=SMALL_VIDEO, text_dim=24)).eval()
+    textsynch.load_video_from(plain)
     segments = random_segments(1, 24)
     text_f, mask = random_text(2)
     with torch.inference_mode():
@@ -184,6 +184,9 @@ def test_stage1_trains_only_the_new_layers_and_pooling() -> None:
     model.freeze_for_stage1()
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {n for n, _ in model.stage1_named_parameters()}
+    groups = model.stage1_parameter_groups()
+    assert set(groups) == {"cross_attention", "sup_tokens", "text_proj", "spatial_pooling"}
+    assert all(groups.values())
     assert "sup_text_feat" in trainable and "vfeat_extractor.spatial_attn_agg.cls_token" in trainable
     assert any(n.startswith("text_proj.") for n in trainable)
     assert any(n.startswith("synch_text_cross_blocks.0.attn.") for n in trainable)
