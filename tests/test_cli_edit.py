@@ -90,6 +90,9 @@ SHEET_ERRORS = [
     ("version: 1\nclips:\n  - index: 0\n    sources: []\n",
      "cues.yaml:3:12: clips[0].index: must be >= 1, got 0"),
     ("", "cues.yaml: the cue sheet is empty (start from `otio-foley cues init EDIT`)"),
+    ("version: !!python/name:os.system 1\nclips: []\n",
+     "cues.yaml:1:10: broken YAML: could not determine a constructor for the tag "
+     "'tag:yaml.org,2002:python/name:os.system' (check indentation, colons and quotes)"),
 ]
 
 
