@@ -12,7 +12,7 @@ import opentimelineio as otio
 import pytest
 from click.testing import CliRunner
 
-from edit_fixtures import write_edit
+from edit_fixtures import clip, make_media, write_edit
 from otio_foley.cli import main
 
 otio.plugins.ActiveManifest()  # load plugins once, so plugin log lines never mix into captured output
@@ -198,3 +198,20 @@ def test_plan_table_and_json(workdir):
     assert (first["clip"], first["seed"], first["head_frames"], first["tail_frames"]) == ("A", 7, 2, 8)
     assert first["estimated_seconds"] is None  # selva-tiny has no measured cost yet
     assert [len(s["windows"]) for s in data["stems"]] == [1, 3]
+
+
+def test_scaffold_escapes_globs_and_numbers_duplicates(tmp_path, monkeypatch):
+    media = make_media(tmp_path / "a.mov")
+    tl = otio.schema.Timeline(global_start_time=otio.opentime.RationalTime(0, 24))
+    track = otio.schema.Track()
+    for name in ("shot [v2]*", "café: \"take\"", "dup", "dup"):
+        track.append(clip(name, 0, 12, 24, str(media)))
+    tl.tracks.append(track)
+    otio.adapters.write_to_file(tl, str(tmp_path / "odd.otio"))
+    monkeypatch.chdir(tmp_path)
+    text = run("cues", "init", "odd.otio").stdout
+    assert '  - clip: "shot [[]v2][*]"' in text and '  - clip: "café: \\"take\\""' in text
+    assert "  - index: 3\n" in text and "  - index: 4\n" in text
+    (tmp_path / "cues.yaml").write_text(text.replace("sources: []", "sources: [{prompt: x}]"))
+    result = run("cues", "validate", "cues.yaml", "odd.otio")
+    assert result.stdout == "cues.yaml: ok with odd.otio (4 of 4 clips get sound, 4 stems)\n"

@@ -1,6 +1,7 @@
 """`otio-foley cues init EDIT` (scaffold a cue sheet) and `otio-foley cues validate CUES [EDIT]`."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -17,8 +18,9 @@ from otio_foley.shots import Shot
 def scaffold(shots: list[Shot], edit: str) -> str:
     """A valid cue sheet listing every clip with an empty `sources: []` for the user to fill in.
 
-    Entries match by name when the name is unique in the edit, else by index. Strings are written as
-    JSON strings, which YAML reads verbatim, so odd clip names need no escaping rules of their own.
+    Entries match by name when the name is unique in the edit, else by index. Names are glob-escaped
+    (a clip called `shot [v2]` must not act as a pattern) and written as JSON strings, which YAML reads
+    verbatim, so odd clip names need no quoting rules of their own.
     """
     rate = f"{shots[0].rate:.3f}".rstrip("0").rstrip(".") if shots else "?"
     lines = [
@@ -40,7 +42,8 @@ def scaffold(shots: list[Shot], edit: str) -> str:
         seconds = shot.record_range.duration.to_seconds()
         media = shot.media_path.name if shot.media_path else f"NO MEDIA: {shot.media_problem}"
         lines.append(f"  # {shot.index}. {shot.record_start_tc}  {seconds:.2f} s  {shot.track_name}  {media}")
-        matcher = f"clip: {json.dumps(shot.name)}" if names.count(shot.name) == 1 else f"index: {shot.index}"
+        unique = names.count(shot.name) == 1
+        matcher = f"clip: {json.dumps(glob.escape(shot.name), ensure_ascii=False)}" if unique else f"index: {shot.index}"
         lines += [f"  - {matcher}", "    sources: []"]
     if not shots:
         lines[-1] = "clips: []  # the edit has no enabled video clips"

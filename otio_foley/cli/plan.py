@@ -17,7 +17,7 @@ import opentimelineio as otio
 from otio_foley.cache import Cache, default_cache_dir
 from otio_foley.cues import ShotSources, load_cue_sheet, match_cues
 from otio_foley.edit import parse_media_root, read_edit, read_shots
-from otio_foley.jobs import SECONDS_PER_SECOND, ModelInfo, StemPlan, plan as plan_jobs
+from otio_foley.jobs import ModelInfo, StemPlan, plan as plan_jobs
 from otio_foley.shots import Shot
 
 DEFAULT_MODEL = "selva-tiny"
@@ -52,7 +52,7 @@ def read_inputs(edit: str, cues: str | None, *, rate: float | None, media_root: 
 
 
 def stand_in_model_info(name: str) -> ModelInfo:
-    return ModelInfo(name=name, checksum="unknown", seconds_per_second=SECONDS_PER_SECOND.get(name))
+    return ModelInfo(name=name, checksum="unknown")
 
 
 def _row(p: StemPlan, cache_known: bool) -> dict:
