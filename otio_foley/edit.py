@@ -171,7 +171,7 @@ def media_range(clip: otio.schema.Clip, record: otio.opentime.TimeRange, root: o
 
     Per the OTIO spec a warp keeps the clip's track duration and changes the media speed: media time at
     offset o into the clip is trimmed_start + o * scalar. A freeze frame holds one frame; a reverse
-    warp is read forwards (a warning says so), from the lower media time.
+    warp is read forwards from the clip's in point at the same speed (read_shots warns about it).
     """
     start_in_clip = root.transformed_time(record.start_time, clip)  # effects ignored by OTIO
     trim_start = clip.trimmed_range().start_time
@@ -207,8 +207,8 @@ def record_timecode(timeline: otio.schema.Timeline, start: otio.opentime.Rationa
     """Timecode of a timeline-relative time: global_start_time + start (`;` before frames = drop-frame)."""
     tc_rate = timecode_rate(rate)
     origin = timeline.global_start_time or RT(0, tc_rate)
-    return otio.opentime.to_timecode((origin + start).rescaled_to(tc_rate), tc_rate,
-                                     drop_frame=is_drop_frame(timeline, rate))
+    frame = round((origin + start).rescaled_to(tc_rate).value)  # 23.976 vs 24000/1001 must not floor a frame away
+    return otio.opentime.to_timecode(RT(frame, tc_rate), tc_rate, drop_frame=is_drop_frame(timeline, rate))
 
 
 def timeline_rate(timeline: otio.schema.Timeline) -> float:

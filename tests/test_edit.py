@@ -206,3 +206,13 @@ def test_aaf_reads_like_the_otio(tmp_path):
     shot, media = one_clip_edit(tmp_path, ".aaf", use_empty_mob_ids=True)
     assert (shot.name, frames(shot.record_range), shot.record_start_tc) == ("shot1", (5, 30), "01:00:00:05")
     assert shot.media_path == media.resolve() and frames(shot.source_range) == (10, 30)
+
+
+def test_approximate_rate_timecodes_do_not_lose_a_frame(tmp_path):
+    tl = otio.schema.Timeline(global_start_time=RT(86400, 23.976))  # a tool that wrote 23.976 literally
+    track = otio.schema.Track()
+    track.append(gap(1000, 23.976))
+    track.append(clip("a", 0, 10, 23.976))
+    tl.tracks.append(track)
+    (shot,) = read_shots(tl, tmp_path / "x.otio")
+    assert shot.record_start_tc == "01:00:41:16"  # frame 86400 + 1000 counted at 24 per second
