@@ -6,7 +6,6 @@ exit code 2 and no traceback.
 from __future__ import annotations
 
 import json
-import textwrap
 
 import opentimelineio as otio
 import pytest
