@@ -87,6 +87,8 @@ def read_edit(path: str | os.PathLike, *, rate: float | None = None,
     timeline = _single_timeline(result, name)
     if bundle_dir is not None:
         _absolutize_media(timeline, bundle_dir)
+    if suffix == ".edl":
+        edl_record_start_to_global(timeline)
     if not list(timeline.video_tracks()):
         raise UserError("the edit has no video track", path=name, fix="export the picture edit, not an audio-only timeline")
     return timeline
@@ -105,6 +107,29 @@ def _single_timeline(result: otio.core.SerializableObject, name: str) -> otio.sc
     names = ", ".join(repr(t.name) for t in timelines)
     raise UserError(f"the file holds {len(timelines)} timelines ({names})", path=name,
                     fix="export just the sequence to render")
+
+
+def edl_record_start_to_global(timeline: otio.schema.Timeline) -> None:
+    """Re-express the EDL reader's record timecode the way every other reader does.
+
+    otio-cmx3600-adapter stores the first record-in of each track as a negative `Track.source_range`
+    start (01:00:00:00 at 24 fps -> start -86400) and no global_start_time. Read strictly, such a track
+    shows nothing (its trim window lies before its first clip), so the offset moves to
+    global_start_time and each track starts with a gap for its own later first event.
+    """
+    offsets = {id(t): -t.source_range.start_time for t in timeline.tracks
+               if t.source_range is not None and t.source_range.start_time.value < 0}
+    if not offsets:
+        return
+    origin = min(offsets.values())
+    for track in timeline.tracks:
+        if id(track) not in offsets:
+            continue
+        track.source_range = None
+        lead = offsets[id(track)] - origin
+        if lead.value > 0:
+            track.insert(0, otio.schema.Gap(source_range=TR(RT(0, lead.rate), lead)))
+    timeline.global_start_time = origin
 
 
 def _absolutize_media(timeline: otio.schema.Timeline, base: Path) -> None:
