@@ -195,8 +195,10 @@ def test_plan_table_and_json(workdir):
     data = json.loads(run("plan", "edit.otio", "cues.yaml", "--json", "--handles", "2", "--seed", "7").stdout)
     first = data["stems"][0]
     assert (first["clip"], first["seed"], first["head_frames"], first["tail_frames"]) == ("A", 7, 2, 8)
-    assert first["estimated_seconds"] is None  # selva-tiny has no measured cost yet
+    assert first["estimated_seconds"] is None and data["model"] == "selva-tiny"  # no measured cost yet
     assert [len(s["windows"]) for s in data["stems"]] == [1, 3]
+    (workdir / "cues.yaml").write_text("version: 1\ndefaults: {model: selva-s16k}\n" + GOOD_CUES.split("\n", 1)[1])
+    assert json.loads(run("plan", "edit.otio", "cues.yaml", "--json").stdout)["model"] == "selva-s16k"
 
 
 def test_scaffold_escapes_globs_and_numbers_duplicates(tmp_path, monkeypatch):

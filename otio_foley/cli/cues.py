@@ -80,7 +80,7 @@ def init(edit: str, output: str | None, force: bool, rate: float | None, media_r
     Example:
       otio-foley cues init edit.otio -o cues.yaml
     """
-    _, shots, _ = read_inputs(edit, None, rate=rate, media_root=media_root, allow_unmatched=False)
+    shots, _, _ = read_inputs(edit, None, rate=rate, media_root=media_root, allow_unmatched=False)
     text = scaffold(shots, edit)
     if output is None:
         click.echo(text, nl=False)
@@ -113,7 +113,7 @@ def validate(cues_path: str, edit: str | None, rate: float | None, media_root: t
         count = sum(len(c.sources) for c in sheet.clips)
         click.echo(f"{cues_path}: ok ({len(sheet.clips)} entries, {count} sources)")
         return
-    _, shots, matches = read_inputs(edit, cues_path, rate=rate, media_root=media_root,
+    shots, _, matches = read_inputs(edit, cues_path, rate=rate, media_root=media_root,
                                     allow_unmatched=allow_unmatched)
     stems = sum(s.variations for m in matches for s in m.sources)
     click.echo(f"{cues_path}: ok with {Path(edit).name} ({len(matches)} of {len(shots)} clips get sound, {stems} stems)")
