@@ -237,12 +237,15 @@ def record_timecode(timeline: otio.schema.Timeline, start: otio.opentime.Rationa
 
 
 def timeline_rate(timeline: otio.schema.Timeline) -> float:
-    """Frame rate of the timeline: global_start_time's rate, else the first video clip's."""
+    """Frame rate of the timeline: global_start_time's rate, else the first clip with a length's."""
     if timeline.global_start_time is not None:
         return timeline.global_start_time.rate
     for clip in timeline.find_clips():
-        return clip.trimmed_range().duration.rate
-    return timeline.duration().rate
+        try:
+            return clip.trimmed_range().duration.rate
+        except otio.exceptions.CannotComputeAvailableRangeError:
+            continue  # read_shots reports such clips when they are on a video track
+    return 24.0  # no clip has a length: there is nothing to time
 
 
 # ----------------------------------------------------------------------------------------------
@@ -353,10 +356,14 @@ def read_shots(timeline: otio.schema.Timeline, edit_path: str | os.PathLike,
     for clip in timeline.find_clips():
         if not _is_rendered(clip, root):
             continue
-        record = range_in_root(clip.trimmed_range(), clip, root)
+        try:
+            record = range_in_root(clip.trimmed_range(), clip, root)
+            visible = range_in_root(clip.visible_range(), clip, root)
+        except otio.exceptions.CannotComputeAvailableRangeError:
+            raise UserError(f"clip '{clip.name}' has no length: no source range and no media range",
+                            path=str(edit_path), fix="re-export the edit from your editor") from None
         if record is None:
             continue
-        visible = range_in_root(clip.visible_range(), clip, root)
         found.append((record.start_time.to_seconds(), tracks.index(_top_track(clip, root)), clip, record, visible))
     found.sort(key=lambda f: (f[0], f[1]))
 

@@ -157,6 +157,12 @@ def test_file_errors(workdir):
     otio.adapters.write_to_file(audio_only, str(workdir / "audio.otio"))
     assert error_line(run("cues", "init", "audio.otio")) == \
         "audio.otio: the edit has no video track (export the picture edit, not an audio-only timeline)"
+    no_length = otio.schema.Timeline()
+    no_length.tracks.append(otio.schema.Track())
+    no_length.tracks[0].append(otio.schema.Clip(name="sh9"))
+    otio.adapters.write_to_file(no_length, str(workdir / "nolength.otio"))
+    assert error_line(run("cues", "init", "nolength.otio")) == \
+        "nolength.otio: clip 'sh9' has no length: no source range and no media range (re-export the edit from your editor)"
 
 
 def test_twin_sources_error(workdir):
