@@ -335,6 +335,15 @@ class FlowGenerator(nn.Module):
             clip_rot=rope_table(clip_len, head_dim, latent_len / clip_len, device),
         )
 
+    def fit_text(self, text_f: torch.Tensor) -> torch.Tensor:
+        """Zero-pad or truncate (B, L, text_dim) token features to the fixed text length (77).
+
+        CLIP text is always 77 tokens; shorter encoders (e.g. MiniLM in the tiny model) are padded with zeros,
+        in training and inference alike, since this network takes no text mask.
+        """
+        length = self.config.text_seq_len
+        return F.pad(text_f[:, :length], (0, 0, 0, max(0, length - text_f.shape[1])))
+
     def null_clip(self, batch: int, clip_len: int) -> torch.Tensor:
         return self.empty_clip_feat.unsqueeze(0).expand(batch, clip_len, -1)
 
