@@ -18,6 +18,7 @@ Only what the released checkpoints use is implemented: AMP block type "1" and lo
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 
@@ -70,13 +71,15 @@ def kaiser_sinc_filter(cutoff: float, half_width: float, taps: int) -> torch.Ten
         beta = 0.5842 * (attenuation - 21) ** 0.4 + 0.07886 * (attenuation - 21.0)
     else:
         beta = 0.0
-    window = torch.kaiser_window(taps, periodic=False, beta=beta, dtype=torch.float64)
-    time = torch.arange(-(taps // 2), taps // 2, dtype=torch.float64) + 0.5
+    window = torch.kaiser_window(taps, periodic=False, beta=beta, dtype=torch.float64, device="cpu")
+    time = torch.arange(-(taps // 2), taps // 2, dtype=torch.float64, device="cpu") + 0.5
     kernel = window * torch.sinc(2 * cutoff * time)
     return (kernel / kernel.sum()).to(torch.float32).view(1, 1, taps)
 
 
-def _halfband_filter() -> torch.Tensor:
+@functools.cache
+def _halfband() -> torch.Tensor:
+    """Computed once on CPU: a full-size generator holds 218 copies of this constant."""
     return kaiser_sinc_filter(cutoff=0.25, half_width=0.3, taps=FILTER_TAPS)
 
 
@@ -85,7 +88,7 @@ class UpSample2x(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_buffer("filter", _halfband_filter())
+        self.register_buffer("filter", _halfband().clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pad = FILTER_TAPS // 2 - 1
@@ -100,7 +103,7 @@ class LowPass2x(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_buffer("filter", _halfband_filter())
+        self.register_buffer("filter", _halfband().clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (FILTER_TAPS // 2 - 1, FILTER_TAPS // 2), mode="replicate")
@@ -170,6 +173,8 @@ class BigVGAN(nn.Module):
         super().__init__()
         self.config = config
         channels = config.upsample_initial_channel
+        if channels >> len(config.upsample_rates) < 1:
+            raise ValueError(f"upsample_initial_channel {channels} cannot be halved {len(config.upsample_rates)} times")
         self.conv_pre = _conv(config.num_mels, channels, 7)
         self.ups = nn.ModuleList()
         self.resblocks = nn.ModuleList()
