@@ -238,3 +238,16 @@ def test_selva_conditions_video_per_prompt_and_offscreen_ignores_video() -> None
 def test_missing_frames_for_onscreen_prompt_is_an_error() -> None:
     with pytest.raises(ValueError, match="frames are required"):
         make_pipeline().generate(None, PROMPTS[:1], duration=2.0, steps=1)
+
+
+def test_pipeline_with_the_real_16k_audio_decoder() -> None:
+    """The protocol holds for models/audio_decoder.py: waveform of round(duration * 16000) samples."""
+    from otio_foley.models.audio_decoder import audio_decoder_16k
+
+    decoder = audio_decoder_16k(vae_hidden_dim=16, vocoder_channels=64).eval()
+    config = GeneratorConfig(**{**TINY.__dict__, "latent_dim": 20})
+    pipe = SelVAPipeline(name="test", checksum="0", generator=randomize(FlowGenerator(config), 4),
+                         video_encoder=randomize(Synchformer(VIDEO), 1), audio_decoder=decoder,
+                         generator_text_encoder=HashTextEncoder(24), mode="mmaudio", frame_size=32)
+    audio = pipe.generate(frames(1.3), [Prompt("door slam")], duration=1.3, steps=2)
+    assert audio.shape == (1, 20800) and torch.isfinite(audio).all() and audio.abs().max() <= 1
