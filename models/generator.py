@@ -8,7 +8,6 @@ buffers, so one network serves any clip length.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Iterator
 
