@@ -76,14 +76,26 @@ def samples_for_frames(frames: int, frame_rate: float, sample_rate: int) -> int:
     return math.ceil(Fraction(frames) * sample_rate / Fraction(frame_rate).limit_denominator(1001))
 
 
+def bwf_time_reference(record_start: otio.opentime.RationalTime, head_frames: int,
+                       sample_rate: int = 48000) -> int:
+    """BWF TimeReference for a stem: its FIRST sample (head handle included) in samples since midnight.
+
+    `record_start` is the body's record timecode as a time (timeline global_start_time + the record
+    range start); days wrap, as timecode does.
+    """
+    first = record_start - otio.opentime.RationalTime(head_frames, record_start.rate)
+    return round(first.value_rescaled_to(sample_rate)) % (24 * 3600 * sample_rate)
+
+
 def write_stem(path: Path | str, audio: np.ndarray, *, source_rate: int, time_reference_samples: int,
                description: str, frame_rate: float, frames: int | None = None,
                sample_rate: int = 48000, bit_depth: int = 24, gain_db: float = 0.0) -> WavInfo:
     """Write mono `audio` (float, full scale 1.0, at `source_rate`) as a Broadcast WAV at `path`.
 
     `frames` fixes the length to that many frames of `frame_rate` (silence-padded or trimmed);
-    without it the audio is padded up to whole frames. `time_reference_samples` is the record start
-    in samples (at `sample_rate`) since midnight, for timecode spotting in NLEs and DAWs.
+    without it the audio is padded up to whole frames. `time_reference_samples` is the time of the
+    file's first sample in samples (at `sample_rate`) since midnight, for timecode spotting in NLEs
+    and DAWs: see `bwf_time_reference`.
     """
     if bit_depth not in _FORMATS:
         raise ValueError(f"bit_depth must be one of {sorted(_FORMATS)}, got {bit_depth}")

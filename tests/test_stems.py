@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from otio_foley.stems import samples_for_frames, stem_basename, write_stem
+import opentimelineio as otio
+
+from otio_foley.stems import bwf_time_reference, samples_for_frames, stem_basename, write_stem
 
 
 def riff_chunks(path) -> dict[bytes, bytes]:
@@ -103,3 +105,11 @@ def test_stem_basename_is_safe():
     name = stem_basename("sh 010#a", "FX: dog barking?", "take%2", "ünïcode")
     assert name == "sh_010_a_FX_dog_barking_take_2_n_code.wav"
     assert stem_basename("///") == "stem.wav"
+
+
+def test_bwf_time_reference_counts_the_head_handle_and_wraps():
+    RT = otio.opentime.RationalTime
+    assert bwf_time_reference(RT.from_timecode("01:00:00:00", 25), 6) == 3600 * 48000 - 6 * 1920
+    assert bwf_time_reference(RT(0, 24), 24) == 24 * 3600 * 48000 - 48000  # before midnight
+    ntsc = 30000 / 1001
+    assert bwf_time_reference(RT(1, ntsc), 0) == 1602  # 1601.6 samples, rounded

@@ -12,6 +12,7 @@ import opentimelineio as otio
 import pytest
 
 from foley_edit import HEAD, LAYOUT, RATES, TAIL, make_edit, make_stems
+from otio_foley.errors import UserError
 from otio_foley.writeback import NAMESPACE, TARGETS, is_foley_track, media_path, write_timelines
 
 ALL = list(TARGETS)
@@ -39,6 +40,7 @@ def job(request, tmp_path_factory):
     stems = make_stems(rate, out / "stems")
     files = write_timelines(edit, stems, out, ALL, edit_path=tmp_path / "edit.otio")
     assert otio.adapters.write_to_string(edit, "otio_json") == before  # input never modified
+    assert {p.name for p in out.iterdir()} == {f.name for f in files.values()} | {"stems"}  # no temp left
     return rate, edit, stems, files
 
 
@@ -179,8 +181,15 @@ def test_render_again_replaces_tracks(job, tmp_path, source):
 
 
 def test_unknown_target_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="unknown write-back target"):
+    with pytest.raises(UserError, match="unknown output target.*edl.*otio-resolve"):
         write_timelines(make_edit(24.0), [], tmp_path, ["edl"], edit_path="e.otio")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_target_leaves_no_file(tmp_path):
+    with pytest.raises(ValueError, match="no otio-foley stems"):
+        write_timelines(make_edit(25.0), [], tmp_path, ["otio-resolve", "aaf"], edit_path="e.otio")
+    assert [p.name for p in tmp_path.iterdir()] == ["e.foley.resolve.otio"]
 
 
 def test_registered_as_otio_adapters(job):
