@@ -76,7 +76,8 @@ def write_timelines(timeline: otio.schema.Timeline, stems: list[Stem], outdir: P
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     result = foley_timeline(timeline, stems, edit_path=edit_path)
-    base = Path(edit_path).name.split(".foley.")[0].split(".")[0] or "edit"
+    name = Path(edit_path).name  # rendering onto our own output: edit.foley.resolve.otio -> edit
+    base = name.split(".foley.")[0] if ".foley." in name else Path(name).stem
     written = {}
     for name in targets:
         target = TARGETS[name]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import struct
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import soundfile as sf
 
 import opentimelineio as otio
 
-from otio_foley.stems import bwf_time_reference, samples_for_frames, stem_basename, write_stem
+from otio_foley.stems import bwf_time_reference, exact_rate, samples_for_frames, stem_basename, write_stem
 
 
 def riff_chunks(path) -> dict[bytes, bytes]:
@@ -113,3 +114,10 @@ def test_bwf_time_reference_counts_the_head_handle_and_wraps():
     assert bwf_time_reference(RT(0, 24), 24) == 24 * 3600 * 48000 - 48000  # before midnight
     ntsc = 30000 / 1001
     assert bwf_time_reference(RT(1, ntsc), 0) == 1602  # 1601.6 samples, rounded
+
+
+def test_rates_snap_to_ntsc_only_when_meant():
+    assert exact_rate(23.976) == exact_rate(24000 / 1001) == Fraction(24000, 1001)
+    assert exact_rate(29.97) == Fraction(30000, 1001)
+    assert exact_rate(12.0) == 12 and exact_rate(25.0) == 25
+    assert samples_for_frames(1000, 23.976, 48000) == 2_002_000  # not 2_001_999 (23.976 read literally)

@@ -170,6 +170,7 @@ def test_render_again_replaces_tracks(job, tmp_path, source):
         again = otio.adapters.read_from_file(str(files[source]))
     new = write_timelines(again, stems[:2], tmp_path / "second", ["otio-resolve"],
                           edit_path=files[source if source != "stripped" else "otio-resolve"])
+    assert new["otio-resolve"].name == "edit.foley.resolve.otio"  # not edit.foley.fcp7.foley…
     tl = otio.adapters.read_from_file(str(new["otio-resolve"]))
     audio = [t for t in tl.tracks if t.kind == otio.schema.TrackKind.Audio]
     assert [is_foley_track(t) for t in audio] == [False, True]
