@@ -143,6 +143,11 @@ def test_aaf_opens_with_pyaaf2(job):
             assert placed[name] == (start, length)
         pcm = [m.descriptor for m in f.content.sourcemobs() if isinstance(m.descriptor, aaf2.essence.PCMDescriptor)]
         assert len(pcm) == len(stems) and all(d["QuantizationBits"].value == 24 for d in pcm)
+    # a second, independent reader agrees on names and places
+    tl = otio.adapters.read_from_file(str(files["aaf"]))
+    assert [t.name for t in tl.audio_tracks()] == FOLEY_TRACKS
+    starts = sorted(round(c.range_in_parent().start_time.value) for c in tl.find_clips())
+    assert starts == sorted(start for _, _, start, _, _ in LAYOUT)
 
 
 def test_otioz_bundles_the_stems(job):
