@@ -107,15 +107,17 @@ def test_encode_gives_generator_layout() -> None:
     assert sample.shape == (2, 62, 20) and not torch.equal(sample, posterior.mean)
 
 
-def test_load_weights_keeps_vae_raw_and_folds_vocoder() -> None:
+def test_load_weights_folds_both_normalisations_without_changing_the_output() -> None:
     source = small_16k()
-    vae_sd = {k: v.clone() for k, v in source.vae.state_dict().items()}
-    vocoder_sd = legacy_names(source.vocoder.state_dict())
+    vae_sd, vocoder_sd = source.vae.state_dict(), legacy_names(source.vocoder.state_dict())
     decoder = small_16k().load_weights(vae_sd, vocoder_sd)
-    decoder.decode(torch.randn(1, 4, 20))
-    after = decoder.vae.state_dict()
-    assert all(torch.equal(after[k], v) for k, v in vae_sd.items())  # re-saving gives the checkpoint back
+    latents = torch.randn(1, 4, 20)
+    torch.testing.assert_close(decoder.decode(latents), source.decode(latents), atol=1e-5, rtol=1e-5)
+    # folded: the key names changed, so neither half can take a raw checkpoint (or be saved as one) again
+    assert "decoder.conv_in.folded_weight" in decoder.vae.state_dict()
     assert "conv_pre.weight" in decoder.vocoder.state_dict()
+    with pytest.raises(RuntimeError):
+        decoder.vae.load_state_dict(vae_sd, strict=True)
 
 
 def test_mismatched_parts_are_refused() -> None:
