@@ -1,9 +1,10 @@
 """Time the audio back-end for one clip: VAE decode (latents -> mel) and vocoder (mel -> waveform).
 
 Full-size modules with random weights (raw N(0, 1) VAE weights, which the VAE normalises anyway; PyTorch's
-default init for the vocoder; both weight normalisations folded, as `AudioDecoder.load_weights` does), fp32, torch.inference_mode, on CPU unless
---device says otherwise. Prints min / median wall time over --repeats runs after one warm-up, and each
-stage's CPU/wall ratio (about the thread count when the cores were ours, lower when shared).
+default init for the vocoder; both weight normalisations folded, as `AudioDecoder.load_weights` does), fp32,
+torch.inference_mode, on CPU unless --device says otherwise. Prints min / median wall time over --repeats
+runs after one warm-up, the minimum process CPU time, and the CPU/wall ratio (about the thread count when
+the cores were ours, lower when shared). On a shared machine, `--threads 1` CPU time is the steadiest figure.
 
     python benchmarks/bench_vocoder.py                 # 16 kHz, 8 s, 2 threads
     python benchmarks/bench_vocoder.py --rate 44k --seconds 8
@@ -23,27 +24,27 @@ from otio_foley.models.audio_decoder import audio_decoder_16k, audio_decoder_44k
 
 
 def timed(fn: Callable[[], torch.Tensor], repeats: int, device: torch.device) -> tuple[list[float], list[float]]:
-    """Wall seconds and CPU/wall ratios of `repeats` calls after one warm-up call."""
+    """Wall and process-CPU seconds of `repeats` calls after one warm-up call."""
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
     fn()
     sync()
-    walls, ratios = [], []
+    walls, cpus = [], []
     for _ in range(repeats):
         wall0, cpu0 = time.perf_counter(), time.process_time()
         fn()
         sync()
-        wall = time.perf_counter() - wall0
-        walls.append(wall)
-        ratios.append((time.process_time() - cpu0) / wall)
-    return walls, ratios
+        walls.append(time.perf_counter() - wall0)
+        cpus.append(time.process_time() - cpu0)
+    return walls, cpus
 
 
-def report(name: str, walls: list[float], ratios: list[float]) -> None:
-    print(f"{name:<22} min {min(walls):7.3f} s   median {statistics.median(walls):7.3f} s   "
-          f"cpu/wall {min(ratios):.2f}-{max(ratios):.2f}")
+def report(name: str, walls: list[float], cpus: list[float]) -> None:
+    ratios = [c / w for c, w in zip(cpus, walls)]
+    print(f"{name:<16} wall min {min(walls):7.3f} s  median {statistics.median(walls):7.3f} s   "
+          f"cpu min {min(cpus):7.3f} s   cpu/wall {min(ratios):.2f}-{max(ratios):.2f}")
 
 
 def main() -> None:
@@ -66,14 +67,14 @@ def main() -> None:
     # The generator's latent length for this duration (ceil), as the pipeline would ask for.
     n_latents = math.ceil(args.seconds * decoder.sample_rate / (decoder.samples_per_latent // 2) / 2)
     latents = torch.randn(1, n_latents, decoder.latent_dim, device=device)
-    params = {part: sum(p.numel() for p in getattr(decoder, part).parameters()) for part in ("vae", "vocoder")}
+    def millions(module: torch.nn.Module) -> float:  # state_dict, not parameters(): folded weights are buffers
+        return sum(t.numel() for t in module.state_dict().values()) / 1e6
 
     print(f"audio back-end {args.rate}: {args.seconds:g} s clip = {n_latents} latents, "
           f"{n_latents * decoder.samples_per_latent} samples at {decoder.sample_rate} Hz; fp32 on {device}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"parameters: VAE {params['vae'] / 1e6:.2f}M (decoder "
-          f"{sum(p.numel() for p in decoder.vae.decoder.parameters()) / 1e6:.2f}M), "
-          f"vocoder {params['vocoder'] / 1e6:.2f}M")
+    print(f"weights: VAE {millions(decoder.vae):.2f}M (decoder {millions(decoder.vae.decoder):.2f}M), "
+          f"vocoder {millions(decoder.vocoder):.2f}M")
     with torch.inference_mode():
         z = latents.transpose(1, 2)
         mel = decoder.vae.decode(z)
