@@ -51,12 +51,11 @@ class AudioDecoder(nn.Module):
 
         vae_state_dict: `v1-16.pth` / `v1-44.pth` as loaded (flat, raw weights, encoder included).
         vocoder_state_dict: the ['generator'] sub-dict of `best_netG.pt` / `bigvgan_generator.pt`, with
-        either weight-norm naming (`weight_g`/`weight_v` or `parametrizations.weight.original0/1`).
+        either weight-norm naming (`weight_g`/`weight_v` or `parametrizations.weight.original0/1`) or folded.
         """
         self.vae.load_state_dict(vae_state_dict, strict=True)
-        self.vocoder.load_state_dict(vocoder_state_dict, strict=True)
         self.vae.fold_weight_norm()
-        self.vocoder.fold_weight_norm()
+        self.vocoder.load_for_inference(vocoder_state_dict)
         return self
 
 

@@ -7,9 +7,9 @@ fixed Kaiser-windowed sinc filters (persistent `*.filter` buffers, part of the c
 
 Convolutions carry PyTorch weight norm, so `state_dict()` names match the official module
 (`<layer>.parametrizations.weight.original0/1`), and PyTorch's own load hook also accepts the legacy
-`<layer>.weight_g/_v` names the released files most likely use. After loading, `fold_weight_norm()` bakes
-g * v / ||v|| into plain weights for inference; the key names change with it, so a folded model can never
-silently take a second, un-normalised load.
+`<layer>.weight_g/_v` names the released files most likely use. `load_for_inference()` loads either, then
+`fold_weight_norm()` bakes g * v / ||v|| into plain weights; the key names change with it, so a folded model
+can never silently take a second, un-normalised load.
 
 v2 is this same code with another config, not the PyPI `bigvgan` package: that package pulls ~10 training
 dependencies (auraloss, nnAudio, pesq, tensorboard, ...), reads its config from the Hugging Face hub, and
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import torch
@@ -198,6 +199,14 @@ class BigVGAN(nn.Module):
             x = sum(block(x) for block in blocks) / per_stage
         x = self.conv_post(self.activation_post(x))
         return torch.tanh(x) if self.config.use_tanh_at_final else x.clamp(-1.0, 1.0)
+
+    def load_for_inference(self, state_dict: Mapping[str, torch.Tensor]) -> BigVGAN:
+        """Strict-load a generator state dict and fold its weight norm. Accepts both weight-norm namings and
+        already-folded plain `weight`s (the official v2 loader allows for releases saved that way)."""
+        if "conv_pre.weight" in state_dict:
+            self.fold_weight_norm()
+        self.load_state_dict(state_dict, strict=True)
+        return self.fold_weight_norm()
 
     def fold_weight_norm(self) -> BigVGAN:
         """Replace every weight-normed (g, v) pair by the plain weight it stands for (inference speed)."""

@@ -2,6 +2,7 @@
 naming, lengths through decode/encode, and the mel converter's conventions. Numerics: test_parity.py."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -61,7 +62,7 @@ def test_bigvgan_v2_44k_shape() -> None:
     assert vocoder.config.hop == 512
 
 
-def test_both_weight_norm_namings_load_strict_and_agree() -> None:
+def test_both_weight_norm_namings_and_folded_weights_load_strict_and_agree() -> None:
     torch.manual_seed(0)
     reference = bigvgan_v1_16k(upsample_initial_channel=64).eval()
     with torch.no_grad():  # make g differ from ||v|| so the norm actually matters
@@ -71,12 +72,12 @@ def test_both_weight_norm_namings_load_strict_and_agree() -> None:
     sd = reference.state_dict()
     mel = torch.randn(1, 80, 6)
     expected = reference(mel)
-    for weights in (sd, legacy_names(sd)):
-        model = bigvgan_v1_16k(upsample_initial_channel=64).eval()
-        model.load_state_dict(weights, strict=True)
-        torch.testing.assert_close(model.fold_weight_norm()(mel), expected, atol=1e-6, rtol=1e-5)
-        with pytest.raises(RuntimeError):  # folded: key names changed, a second raw load cannot slip in
-            model.load_state_dict(weights, strict=True)
+    folded = copy.deepcopy(reference).fold_weight_norm().state_dict()
+    for weights in (sd, legacy_names(sd), folded):
+        model = bigvgan_v1_16k(upsample_initial_channel=64).eval().load_for_inference(weights)
+        torch.testing.assert_close(model(mel), expected, atol=1e-6, rtol=1e-5)
+    with pytest.raises(RuntimeError):  # folded: key names changed, a second raw load cannot slip in
+        model.load_state_dict(sd, strict=True)
 
 
 def small_16k() -> AudioDecoder:

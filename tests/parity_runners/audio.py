@@ -53,9 +53,7 @@ def run_bigvgan(tensors: dict[str, torch.Tensor], meta: dict) -> dict[str, torch
         resblock_kernel_sizes=tuple(args["resblock_kernel_sizes"]),
         resblock_dilation_sizes=tuple(tuple(d) for d in args["resblock_dilation_sizes"]),
     )
-    vocoder = BigVGAN(config).eval()
-    vocoder.load_state_dict(params(tensors), strict=True)  # legacy weight_g / weight_v names
-    vocoder.fold_weight_norm()
+    vocoder = BigVGAN(config).eval().load_for_inference(params(tensors))  # legacy weight_g / weight_v names
 
     got: dict[str, torch.Tensor] = {}
     taps = {"conv_pre": vocoder.conv_pre, "activation_post": vocoder.activation_post,
