@@ -229,7 +229,7 @@ class MelVAE(nn.Module):
         # Identity until a checkpoint (or a training script) provides the statistics of its training mels.
         self.register_buffer("data_mean", torch.zeros(1, config.data_dim, 1))
         self.register_buffer("data_std", torch.ones(1, config.data_dim, 1))
-        self.encoder = Encoder(config)
+        self.encoder: Encoder | None = Encoder(config)
         self.decoder = Decoder(config)
 
     def fold_weight_norm(self) -> MelVAE:
@@ -239,11 +239,19 @@ class MelVAE(nn.Module):
                 module.fold_weight_norm()
         return self
 
+    def drop_encoder(self) -> MelVAE:
+        """Free the encoder (~40 % of the weights) when only decoding, as the official inference does.
+        Checkpoints include it, so call this after loading."""
+        self.encoder = None
+        return self
+
     def normalize(self, mel: torch.Tensor) -> torch.Tensor:
         return (mel - self.data_mean) / self.data_std
 
     def encode(self, mel: torch.Tensor) -> LatentDistribution:
         """(B, data_dim, 2T) log-mel -> posterior over (B, embed_dim, T)."""
+        if self.encoder is None:
+            raise RuntimeError("this VAE's encoder was dropped for inference (drop_encoder)")
         mean, logvar = self.encoder(self.normalize(mel)).chunk(2, dim=1)
         return LatentDistribution(mean, logvar.clamp(-30.0, 20.0))
 

@@ -121,6 +121,15 @@ def test_load_weights_folds_both_normalisations_without_changing_the_output() ->
         decoder.vae.load_state_dict(vae_sd, strict=True)
 
 
+def test_dropped_encoder_still_decodes_and_says_why_encode_fails() -> None:
+    decoder = small_16k()
+    decoder.vae.drop_encoder()
+    assert not any(k.startswith("encoder.") for k in decoder.vae.state_dict())
+    assert decoder.decode(torch.randn(1, 2, 20)).shape == (1, 1024)
+    with pytest.raises(RuntimeError, match="drop_encoder"):
+        decoder.encode(torch.zeros(1, 1024))
+
+
 def test_mismatched_parts_are_refused() -> None:
     with pytest.raises(ValueError, match="mismatched"):
         AudioDecoder(mel_44k(), vae_16k(hidden_dim=8), bigvgan_v1_16k(upsample_initial_channel=64))
