@@ -1,10 +1,11 @@
 """Time the audio back-end for one clip: VAE decode (latents -> mel) and vocoder (mel -> waveform).
 
 Full-size modules with random weights (raw N(0, 1) VAE weights, which the VAE normalises anyway; PyTorch's
-default init for the vocoder; both weight normalisations folded, as `AudioDecoder.load_weights` does), fp32,
-torch.inference_mode, on CPU unless --device says otherwise. Prints min / median wall time over --repeats
-runs after one warm-up, the minimum process CPU time, and the CPU/wall ratio (about the thread count when
-the cores were ours, lower when shared). On a shared machine, `--threads 1` CPU time is the steadiest figure.
+default init for the vocoder; both weight normalisations folded and the VAE encoder dropped, as for
+inference), fp32, torch.inference_mode, on CPU unless --device says otherwise. Prints min / median wall time
+over --repeats runs after one warm-up, the minimum process CPU time, the CPU/wall ratio (about the thread
+count when the cores were ours, lower when shared), and peak RSS. On a shared machine, `--threads 1` CPU
+time is the steadiest figure.
 
     python benchmarks/bench_vocoder.py                 # 16 kHz, 8 s, 2 threads
     python benchmarks/bench_vocoder.py --rate 44k --seconds 8
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import resource
 import statistics
 import sys
 import time
@@ -61,7 +63,7 @@ def main() -> None:
     torch.manual_seed(0)
     device = torch.device(args.device)
     decoder = (audio_decoder_16k if args.rate == "16k" else audio_decoder_44k)().eval()
-    decoder.vae.fold_weight_norm()
+    decoder.vae.fold_weight_norm().drop_encoder()
     decoder.vocoder.fold_weight_norm()
     decoder.to(device)
     # The generator's latent length for this duration (ceil), as the pipeline would ask for.
@@ -73,7 +75,7 @@ def main() -> None:
     print(f"audio back-end {args.rate}: {args.seconds:g} s clip = {n_latents} latents, "
           f"{n_latents * decoder.samples_per_latent} samples at {decoder.sample_rate} Hz; fp32 on {device}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"weights: VAE {millions(decoder.vae):.2f}M (decoder {millions(decoder.vae.decoder):.2f}M), "
+    print(f"weights: VAE decoder {millions(decoder.vae):.2f}M, "
           f"vocoder {millions(decoder.vocoder):.2f}M")
     with torch.inference_mode():
         z = latents.transpose(1, 2)
@@ -84,6 +86,7 @@ def main() -> None:
         audio = decoder.decode(latents)
     print(f"output {tuple(audio.shape)}, |max| {audio.abs().max().item():.3f}, std {audio.std().item():.3f}, "
           f"mel mean {mel.mean().item():.2f} std {mel.std().item():.2f}, finite {bool(audio.isfinite().all())}")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":

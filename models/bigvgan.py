@@ -95,8 +95,8 @@ class UpSample2x(nn.Module):
         pad = FILTER_TAPS // 2 - 1
         crop = 2 * pad + (FILTER_TAPS - 2) // 2
         x = F.pad(x, (pad, pad), mode="replicate")
-        x = 2 * F.conv_transpose1d(x, self.filter.expand(x.shape[1], -1, -1), stride=2, groups=x.shape[1])
-        return x[..., crop:-crop]
+        gain_filter = (2 * self.filter).expand(x.shape[1], -1, -1)  # x2 restores the level; exact in floating point
+        return F.conv_transpose1d(x, gain_filter, stride=2, groups=x.shape[1])[..., crop:-crop]
 
 
 class LowPass2x(nn.Module):
@@ -130,8 +130,8 @@ class SnakeBeta(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         alpha = self.alpha.exp()[None, :, None]
-        beta = self.beta.exp()[None, :, None]
-        return x + torch.sin(x * alpha).square() / (beta + 1e-9)
+        inv_beta = 1.0 / (self.beta.exp()[None, :, None] + 1e-9)  # per channel: multiply, not divide, per sample
+        return x + torch.sin(x * alpha).square() * inv_beta
 
 
 class Activation1d(nn.Module):
