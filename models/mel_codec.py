@@ -8,6 +8,7 @@ and its video encoder. It exposes the AudioDecoder API the pipeline codes agains
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -46,16 +47,20 @@ class MelCodec(nn.Module):
             rand_init=False)  # zero-phase start: deterministic, no global RNG use
 
     def frames(self, seconds: float) -> int:
-        """Latent length for a duration: the frame count of a centred STFT."""
-        return int(round(seconds * self.sample_rate)) // self.hop + 1
+        """Latent length for a duration: ceil(samples / hop), the official latent rule with no downsampling."""
+        return math.ceil(seconds * self.sample_rate / self.hop)
 
     def encode(self, waveform: torch.Tensor) -> torch.Tensor:
-        """(B, samples) float -> (B, frames, n_mels) log10 mel."""
-        mel = self.mel(waveform.float())
+        """(B, samples) float -> (B, ceil(samples / hop), n_mels) log10 mel (frame k centred at k * hop)."""
+        n = waveform.shape[-1]
+        frames = -(-n // self.hop)
+        padded = torch.nn.functional.pad(waveform.float(), (0, frames * self.hop - n))
+        mel = self.mel(padded)[..., :frames]
         return torch.log10(mel.clamp_min(self.cfg.floor)).transpose(1, 2)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """(B, frames, n_mels) log10 mel -> (B, (frames - 1) * hop) waveform via Griffin-Lim."""
+        """(B, frames, n_mels) log10 mel -> (B, frames * hop) waveform via Griffin-Lim."""
         mel = torch.pow(10.0, latents.float().transpose(1, 2))
+        mel = torch.cat([mel, mel[..., -1:]], dim=-1)  # a centred STFT of F+1 frames spans F hops
         return self.griffin_lim(self.inverse_mel(mel).clamp_min(0.0))

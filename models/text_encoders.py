@@ -22,18 +22,21 @@ def minilm_dir() -> Path:
 class CachedTextEncoder:
     """Per-string cache around `_encode`; batches are re-padded to the longest cached entry.
 
-    Results live on the CPU in float32; callers move them to their device.
+    Results live on the CPU in float32; callers move them to their device. With a fixed `length` every
+    output has exactly that many tokens (truncated or zero-padded), the way CLIP text always gives 77:
+    the generator's text stream attends without a mask and its null text has a fixed length.
     """
 
     dim: int
 
-    def __init__(self) -> None:
+    def __init__(self, length: int | None = None) -> None:
+        self.length = length
         self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: training feeds these tensors into modules that need grads
     def __call__(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         missing = sorted({t for t in texts if t not in self._cache})
         if missing:
@@ -41,11 +44,12 @@ class CachedTextEncoder:
             for text, f, m in zip(missing, feats, mask):
                 n = int(m.sum())
                 self._cache[text] = (f[:n].float().cpu().clone(), m[:n].cpu().clone())
-        length = max(self._cache[t][0].shape[0] for t in texts)
+        length = self.length or max(self._cache[t][0].shape[0] for t in texts)
         out = torch.zeros(len(texts), length, self.dim)
         keep = torch.zeros(len(texts), length, dtype=torch.bool)
         for i, text in enumerate(texts):
             f, m = self._cache[text]
+            f, m = f[:length], m[:length]
             out[i, : f.shape[0]] = f
             keep[i, : m.shape[0]] = m
         return out, keep
@@ -60,8 +64,8 @@ class MiniLMEncoder(CachedTextEncoder):
 
     dim = 384
 
-    def __init__(self, path: str | Path | None = None, max_length: int = 64) -> None:
-        super().__init__()
+    def __init__(self, path: str | Path | None = None, max_length: int = 64, length: int | None = None) -> None:
+        super().__init__(length)
         from transformers import AutoModel, AutoTokenizer
 
         folder = str(path or minilm_dir())
