@@ -28,10 +28,12 @@ from otio_foley.models.mel_codec import MelCodec
 from otio_foley.models.tiny import (TinyConfig, TinyNetworks, holistic_tiny, save_networks, selva_tiny,
                                     set_null_text, text_encoders)
 from otio_foley.synth.scenes import make_scene
-from otio_foley.training.data import ClipBank
+from otio_foley.training.data import BatchSource, ClipBank
 from otio_foley.training.loop import LoopConfig, train
-from otio_foley.training.stages import (StageConfig, distillation_loss, holistic_loss, selective_flow_loss,
-                                        train_only)
+from otio_foley.training.stages import (StageConfig, TextEncoder, distillation_loss, holistic_loss,
+                                        generator_trainables, selective_flow_loss, train_only)
+
+Texts = tuple[TextEncoder, TextEncoder]  # (video-side with mask, generator-side fixed length)
 
 
 @dataclass
@@ -73,40 +75,63 @@ def set_latent_stats(networks: TinyNetworks, bank: ClipBank) -> None:
         networks.generator.latent_std.copy_(flat.std(0).clamp_min(1e-3).view(1, 1, -1))
 
 
-def _loop(recipe: Recipe, steps: int, lr: float) -> LoopConfig:
+def loop_config(recipe: Recipe, steps: int, lr: float) -> LoopConfig:
     return LoopConfig(steps=steps, lr=lr, warmup=recipe.warmup, ema_decay=recipe.ema_decay, seed=recipe.seed,
                       checkpoint_every=100, log_every=10)
 
 
 def _stage(name: str, networks: TinyNetworks, loss, loop: LoopConfig, out: Path, log: dict) -> None:
+    """Run one stage with checkpoints in `out`, export its EMA weights into `networks`, log the facts."""
     start = time.time()
     ema, losses = train(networks, loss, loop, checkpoint=out / f"{name}.ckpt", desc=name)
     ema.copy_to(networks)
-    trained = sum(p.numel() for p in networks.parameters() if p.requires_grad)
     entry = log.setdefault(name, {})
-    entry.update(steps=loop.steps, lr=loop.lr, trainable_params=trained)
+    entry.update(steps=loop.steps, lr=loop.lr,
+                 trainable_params=sum(p.numel() for p in networks.parameters() if p.requires_grad))
     if losses:  # empty when the stage was already complete in a previous run
         entry.update(seconds=round(time.time() - start, 1), first_loss=float(np.mean(losses[:20])),
                      last_loss=float(np.mean(losses[-50:])))
 
 
-def selective_stages(holistic: TinyNetworks, num_sup: int, steps1: int, steps2: int, prefix: str,
-                     recipe: Recipe, bank: ClipBank, texts, out: Path, log: dict) -> TinyNetworks:
-    """Stages 1 and 2 from a trained holistic model; returns the selective networks (EMA weights)."""
-    video_text, generator_text = texts
-    stage = StageConfig(batch_size=recipe.batch_size)
+def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_size: int, out: Path,
+                   log: dict, stats: ClipBank | None = None) -> TinyNetworks:
+    """Stage 0, from scratch: plain Synchformer + generator end to end (latent statistics from `stats`)."""
+    holistic = holistic_tiny()
+    set_null_text(holistic, texts[1])
+    if stats is not None:
+        set_latent_stats(holistic, stats)
+    _stage("stage0", holistic, holistic_loss(holistic.video, holistic.generator, source, texts[1],
+                                             StageConfig(batch_size=batch_size)), loop, out, log)
+    return holistic
+
+
+def train_encoder(holistic: TinyNetworks, num_sup: int, source: BatchSource, texts: Texts, loop: LoopConfig,
+                  batch_size: int, out: Path, log: dict, name: str = "stage1") -> TinyNetworks:
+    """Stage 1: a TextSynch initialised from the holistic encoder, distilled on mixes (generator copied)."""
     selective = selva_tiny(num_sup)
     selective.video.vfeat_extractor.load_state_dict(holistic.video.vfeat_extractor.state_dict())
     selective.generator.load_state_dict(holistic.generator.state_dict())
     train_only(selective, (("video." + n, p) for n, p in selective.video.stage1_named_parameters()))
-    _stage(f"{prefix}stage1", selective,
-           distillation_loss(holistic.video, selective.video, bank, video_text, stage),
-           _loop(recipe, steps1, recipe.lr1), out, log)
-    train_only(selective, (("generator." + n, p) for n, p in selective.generator.stage2_parameters()))
-    _stage(f"{prefix}stage2", selective,
-           selective_flow_loss(selective.video, selective.generator, bank, video_text, generator_text, stage),
-           _loop(recipe, steps2, recipe.lr2), out, log)
+    _stage(name, selective, distillation_loss(holistic.video, selective.video, source, texts[0],
+                                              StageConfig(batch_size=batch_size)), loop, out, log)
     return selective
+
+
+def train_generator(selective: TinyNetworks, source: BatchSource, texts: Texts, loop: LoopConfig,
+                    batch_size: int, out: Path, log: dict, from_scratch: bool = False,
+                    name: str = "stage2") -> TinyNetworks:
+    """Stage 2: TextSynch frozen; the generator's video-conditioned parts (all of it from scratch) train."""
+    gen = selective.generator
+    named = generator_trainables(gen) if from_scratch else gen.stage2_parameters()
+    train_only(selective, (("generator." + n, p) for n, p in named))
+    _stage(name, selective, selective_flow_loss(selective.video, gen, source, texts[0], texts[1],
+                                                StageConfig(batch_size=batch_size)), loop, out, log)
+    return selective
+
+
+def machine() -> dict:
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
 def run(recipe: Recipe, out: Path) -> dict:
@@ -114,31 +139,26 @@ def run(recipe: Recipe, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
     started = time.time()
-    log: dict = {"recipe": asdict(recipe), "machine": {
-        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}}
+    log: dict = {"recipe": asdict(recipe), "machine": machine()}
     cfg = TinyConfig()
     texts = text_encoders()
-    codec = MelCodec(cfg.codec)
     t0 = time.time()
-    bank = build_bank(recipe.clips, recipe.seed, cfg, codec)
+    bank = build_bank(recipe.clips, recipe.seed, cfg, MelCodec(cfg.codec))
     log["bank"] = {"clips": len(bank), "seconds": round(time.time() - t0, 1)}
+    b = recipe.batch_size
 
-    holistic = holistic_tiny()
-    set_null_text(holistic, texts[1])
-    set_latent_stats(holistic, bank)
-    _stage("stage0", holistic, holistic_loss(holistic.video, holistic.generator, bank, texts[1],
-                                             StageConfig(batch_size=recipe.batch_size)),
-           _loop(recipe, recipe.steps0, recipe.lr0), out, log)
+    holistic = train_holistic(bank, texts, loop_config(recipe, recipe.steps0, recipe.lr0), b, out, log, bank)
     save_networks(holistic, out / "holistic.safetensors", {"stages": "0"})
-
-    selective = selective_stages(holistic, cfg.num_sup_tokens, recipe.steps1, recipe.steps2, "", recipe, bank,
-                                 texts, out, log)
+    selective = train_encoder(holistic, cfg.num_sup_tokens, bank, texts,
+                              loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log)
+    train_generator(selective, bank, texts, loop_config(recipe, recipe.steps2, recipe.lr2), b, out, log)
     log["total_seconds"] = round(time.time() - started, 1)
     save_networks(selective, out / "selective.safetensors", {"stages": "0,1,2"})
     if recipe.ablation_steps1 and recipe.ablation_steps2:
-        no_sup = selective_stages(holistic, 0, recipe.ablation_steps1, recipe.ablation_steps2, "no_sup_",
-                                  recipe, bank, texts, out, log)
+        no_sup = train_encoder(holistic, 0, bank, texts, loop_config(recipe, recipe.ablation_steps1, recipe.lr1),
+                               b, out, log, name="no_sup_stage1")
+        train_generator(no_sup, bank, texts, loop_config(recipe, recipe.ablation_steps2, recipe.lr2), b, out, log,
+                        name="no_sup_stage2")
         save_networks(no_sup, out / "no_sup.safetensors", {"stages": "0,1,2", "num_sup_tokens": "0"})
     (out / "train_log.json").write_text(json.dumps(log, indent=2))
     return log
