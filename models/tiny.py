@@ -1,6 +1,6 @@
 """selva-tiny: the SelVA architecture at toy size, trained here on synthetic scenes, shipped in the package.
 
-Same family as the released model: a divided space-time ViT video branch (64×64 frames, 25 fps, 16-frame
+Same family as the released model: a divided space-time ViT video branch (48×48 frames, 25 fps, 16-frame
 segments, stride 8) with TextSynch's [SUP] tokens, text projection and cross-attention block; an MM-DiT
 flow generator with frame-aligned sync conditioning and the null CLIP-image stream; Euler sampling with
 CFG. What differs, because nothing pretrained exists at this size and training must fit a CPU hour:
@@ -33,15 +33,15 @@ GENERATOR_TEXT_TOKENS = 16  # fixed generator-side text length (the role of CLIP
 
 @dataclass(frozen=True)
 class TinyConfig:
-    frame_size: int = 64
+    frame_size: int = 48
     window_seconds: float = 2.0  # training clip length; longer clips are rendered in windows
     video_dim: int = 64
     video_depth: int = 2
     video_heads: int = 4
     num_sup_tokens: int = 5  # 0 = the "no [SUP]" ablation
-    hidden_dim: int = 128
-    depth: int = 4
-    fused_depth: int = 2
+    hidden_dim: int = 64
+    depth: int = 3
+    fused_depth: int = 1
     clip_dim: int = 32  # the CLIP-image stream only ever carries its learned null feature
     codec: MelCodecConfig = field(default_factory=lambda: MelCodecConfig(hop=512))
 
