@@ -8,7 +8,6 @@ buffers, so one network serves any clip length.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Iterator
 
@@ -98,7 +97,7 @@ def apply_rope(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
     """Rotate adjacent channel pairs (2i, 2i+1) of (B, H, N, head_dim) by `rot`, computed in fp32."""
     with torch.autocast(device_type="cuda", enabled=False):
         pairs = x.float().unflatten(-1, (-1, 1, 2))  # (B, H, N, hd/2, 1, 2)
-        out = (rot * pairs).sum(-1)  # (B, H, N, hd/2, 2)
+        out = rot[..., 0] * pairs[..., 0] + rot[..., 1] * pairs[..., 1]  # (B, H, N, hd/2, 2)
         return out.flatten(-2).to(x.dtype)
 
 
@@ -334,6 +333,15 @@ class FlowGenerator(nn.Module):
             latent_rot=rope_table(latent_len, head_dim, 1.0, device),
             clip_rot=rope_table(clip_len, head_dim, latent_len / clip_len, device),
         )
+
+    def fit_text(self, text_f: torch.Tensor) -> torch.Tensor:
+        """Zero-pad or truncate (B, L, text_dim) token features to the fixed text length (77).
+
+        CLIP text is always 77 tokens; shorter encoders (e.g. MiniLM in the tiny model) are padded with zeros,
+        in training and inference alike, since this network takes no text mask.
+        """
+        length = self.config.text_seq_len
+        return F.pad(text_f[:, :length], (0, 0, 0, max(0, length - text_f.shape[1])))
 
     def null_clip(self, batch: int, clip_len: int) -> torch.Tensor:
         return self.empty_clip_feat.unsqueeze(0).expand(batch, clip_len, -1)

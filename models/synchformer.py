@@ -80,6 +80,13 @@ def filter_prefixes(state_dict: Mapping[str, torch.Tensor], prefixes: tuple[str,
     return {k: v for k, v in state_dict.items() if k.startswith(prefixes)}
 
 
+def map_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """fn over slices of at most `chunk` rows of x, concatenated (bounds peak memory)."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    return torch.cat([fn(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)], dim=0)
+
+
 class DividedAttention(nn.Module):
     """Multi-head attention restricted to the tokens of one time line or one frame, plus CLS.
 
@@ -94,17 +101,17 @@ class DividedAttention(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, frames: int, over_time: bool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, temporal_tokens: int, over_time: bool) -> torch.Tensor:
         b, n, d = x.shape
         h = self.num_heads
         q, k, v = self.qkv(x).view(b, n, 3, h, d // h).permute(2, 0, 3, 1, 4)  # each (B, H, N, hd)
         cls_out = F.scaled_dot_product_attention(q[:, :, :1], k, v)
 
-        patches = (n - 1) // frames
+        patches = (n - 1) // temporal_tokens
 
         def grouped(t: torch.Tensor) -> torch.Tensor:
             """Patch tokens as (B, H, groups, group length, hd): groups are time lines or frames."""
-            t = t[:, :, 1:].unflatten(2, (frames, patches))
+            t = t[:, :, 1:].unflatten(2, (temporal_tokens, patches))
             return t.transpose(2, 3) if over_time else t
 
         def with_cls(t: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
@@ -144,9 +151,9 @@ class DividedSpaceTimeBlock(nn.Module):
         self.mlp = ViTMLP(dim, dim * mlp_ratio)
         self.norm3 = nn.LayerNorm(dim, eps=VIT_NORM_EPS)
 
-    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
-        x = x + self.timeattn(self.norm3(x), frames, over_time=True)
-        x = x + self.attn(self.norm1(x), frames, over_time=False)
+    def forward(self, x: torch.Tensor, temporal_tokens: int) -> torch.Tensor:
+        x = x + self.timeattn(self.norm3(x), temporal_tokens, over_time=True)
+        x = x + self.attn(self.norm1(x), temporal_tokens, over_time=False)
         return x + self.mlp(self.norm2(x))
 
 
@@ -258,13 +265,6 @@ class VideoViT(nn.Module):
         b, s = segments.shape[:2]
         flat = segments.flatten(0, 1)
         return map_chunks(self.trunk, flat, chunk).unflatten(0, (b, s))
-
-
-def map_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk: int) -> torch.Tensor:
-    """fn over slices of at most `chunk` rows of x, concatenated (bounds peak memory)."""
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
-    return torch.cat([fn(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)], dim=0)
 
 
 class Synchformer(nn.Module):

@@ -13,14 +13,14 @@ cross-attention and pooling then run per prompt (`condition`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
+from typing import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .layers import MLP, RMSNorm
-from .synchformer import SynchformerConfig, VideoViT, filter_prefixes, official_synchformer_config
+from .synchformer import Synchformer, SynchformerConfig, VideoViT, filter_prefixes, official_synchformer_config
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,12 @@ class TextSynch(nn.Module):
 
     OFFICIAL_PREFIXES = ("vfeat_extractor", "text_proj", "synch_text_cross_blocks", "sup_text_feat",
                          "empty_string_feat")
-    STAGE1_PREFIXES = ("synch_text_cross_blocks.", "sup_text_feat", "text_proj.", "vfeat_extractor.spatial_attn_agg.")
+    STAGE1_GROUPS = {
+        "cross_attention": "synch_text_cross_blocks.",
+        "sup_tokens": "sup_text_feat",
+        "text_proj": "text_proj.",
+        "spatial_pooling": "vfeat_extractor.spatial_attn_agg.",
+    }
 
     def __init__(self, cfg: TextSynchConfig | None = None, chunk_segments: int = 8) -> None:
         super().__init__()
@@ -177,15 +182,24 @@ class TextSynch(nn.Module):
         return self.condition(self.encode_trunk(segments), text_f, text_mask)
 
     # -- training and loading --------------------------------------------------------------------
-    def stage1_named_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
-        """What training stage 1 tunes: cross-attention, [SUP] tokens, text projection, spatial pooling."""
-        return ((n, p) for n, p in self.named_parameters() if n.startswith(self.STAGE1_PREFIXES))
+    def stage1_parameter_groups(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
+        """What training stage 1 tunes, by group: cross-attention, [SUP] tokens, text projection, pooling."""
+        return {group: [(n, p) for n, p in self.named_parameters() if n.startswith(prefix)]
+                for group, prefix in self.STAGE1_GROUPS.items()}
+
+    def stage1_named_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """All stage-1 parameters (the ViT trunk and `empty_string_feat` are not among them)."""
+        return [item for group in self.stage1_parameter_groups().values() for item in group]
 
     def freeze_for_stage1(self) -> None:
         """requires_grad only on the stage-1 parameters (the ViT trunk stays frozen)."""
         stage1 = {id(p) for _, p in self.stage1_named_parameters()}
         for p in self.parameters():
             p.requires_grad_(id(p) in stage1)
+
+    def load_video_from(self, synchformer: Synchformer) -> None:
+        """Start from a plain Synchformer's visual branch (stage 1's student = the stage-0 teacher's ViT)."""
+        self.vfeat_extractor.load_state_dict(synchformer.vfeat_extractor.state_dict())
 
     def load_official(self, state_dict: Mapping[str, torch.Tensor]):
         """Load `video_enc_sup_5.pth`: the official prefix filter, then a strict load."""

@@ -58,7 +58,6 @@ def run_textsynch(tensors: dict[str, torch.Tensor], meta: dict) -> dict[str, tor
 
     trunk = model.encode_trunk(segments)
     out["mid.vit_tokens"] = _as_grid(trunk, grid)
-    b, s = trunk.shape[:2]
     crossed = model.cross_attend(trunk.flatten(1, 3), text, mask).view(trunk.shape)
     out["mid.xattn_out"] = _as_grid(crossed, grid)
     out["mid.seg0.xattn_attn"] = model.synch_text_cross_blocks[0].attn(trunk[0, 0].flatten(0, 1)[None], text[:1],
