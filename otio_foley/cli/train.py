@@ -56,9 +56,9 @@ def _source(data: Path | None, clips: int, seed: int):
         return build_bank(clips, seed, cfg, codec)
     if not data.is_file():
         raise UserError("no such file", path=str(data), fix="pass the CSV manifest written by `otio-foley data`")
-    from otio_foley.training.datasets import RealClips
+    from otio_foley.training.datasets import VideoTextAudio
 
-    return DatasetSource(RealClips(data, size=cfg.frame_size, duration=cfg.window_seconds), codec.encode)
+    return DatasetSource(VideoTextAudio(data, size=cfg.frame_size, duration=cfg.window_seconds), codec.encode)
 
 
 def _load(path: Path):
