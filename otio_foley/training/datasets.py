@@ -168,9 +168,10 @@ def read_manifest(path: Path, video_dir: Path | None = None, split: str | None =
     return clips
 
 
-def decode_frames(path: Path, start: float, count: int, fps: float, size: int) -> torch.Tensor:
+def decode_frames(path: Path, start: float, count: int, fps: float, size: int, *, crop: bool = True) -> torch.Tensor:
     """`count` frames at start + k / fps (each the latest decoded frame at or before that instant, so any
-    source rate is resampled by timestamps), shorter side resized to `size` then centre-cropped:
+    source rate is resampled by timestamps), shorter side resized to `size` then centre-cropped, or the
+    whole picture squeezed to a square when `crop=False` (side-by-side test videos must keep both halves):
     (count, 3, size, size) in [-1, 1]. Past the end, the last frame repeats."""
     wanted = start + np.arange(count) / fps
     picked: list[np.ndarray] = []
@@ -189,6 +190,9 @@ def decode_frames(path: Path, start: float, count: int, fps: float, size: int) -
         raise UserError("no video frames", path=str(path), fix="check the file decodes (ffprobe)")
     picked += [last] * (count - len(picked))
     frames = frames_to_tensor(np.stack(picked))
+    if not crop:
+        return F.interpolate(frames, size=(size, size), mode="bicubic", antialias=True,
+                             align_corners=False).clamp(-1, 1)
     height, width = frames.shape[-2:]
     scale = size / min(height, width)
     new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
