@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,13 @@ import torch
 
 from otio_foley.models.mel_codec import MelCodec, MelCodecConfig
 from otio_foley.models.pipeline import Prompt
-from otio_foley.models.tiny import WEIGHTS, TinyConfig, load_tiny
+from otio_foley.models.synchformer import segment_frames
+from otio_foley.models.tiny import WEIGHTS, TinyConfig, TinyNetworks, load_tiny
 from otio_foley.synth.scenes import make_scene
 from otio_foley.training.data import ClipBank
-from otio_foley.training.loop import LoopConfig, step_generator
-from otio_foley.training.stages import StageConfig, distillation_loss, holistic_loss, selective_flow_loss
+from otio_foley.training import tiny_recipe
+from otio_foley.training.loop import LoopConfig, step_generator, train
+from otio_foley.training.stages import StageConfig, holistic_loss, selective_flow_loss
 from otio_foley.training.tiny_recipe import build_bank, train_encoder, train_generator, train_holistic
 
 MINI = TinyConfig(frame_size=32, window_seconds=0.96, video_dim=32, video_depth=1, video_heads=2, hidden_dim=64,
@@ -65,16 +68,11 @@ def stages(bank: ClipBank, tmp_path_factory):
     loop = LoopConfig(steps=30, lr=3e-3, warmup=3, decay_at=(), ema_decay=0.5, checkpoint_every=10)
     facts, log = {}, {}
     torch.manual_seed(0)
-
-    from otio_foley.models.tiny import TinyNetworks
-
     probe = TinyNetworks(MINI, selective=False)  # an untrained copy to measure stage 0's loss before
     probe_loss = holistic_loss(probe.video, probe.generator, bank, TEXTS[1], StageConfig(batch_size=4))
     holistic = train_holistic(bank, TEXTS, loop, 4, out, log, bank, MINI)
     after = holistic_loss(holistic.video, holistic.generator, bank, TEXTS[1], StageConfig(batch_size=4))
     facts["stage0"] = (_mean_loss(probe_loss), _mean_loss(after))
-
-    from otio_foley.training import tiny_recipe
 
     runs = {}
     original = tiny_recipe._stage
@@ -86,12 +84,10 @@ def stages(bank: ClipBank, tmp_path_factory):
         original(name, networks, loss, loop_, out_, log_)
         runs[name] = (first, _mean_loss(loss), _changed(before, networks), expected)
 
-    tiny_recipe._stage = recording
-    try:
+    with pytest.MonkeyPatch.context() as patch:  # record around every stage the recipe runs
+        patch.setattr(tiny_recipe, "_stage", recording)
         selective = train_encoder(holistic, 2, bank, TEXTS, loop, 4, out, log)
         train_generator(selective, bank, TEXTS, loop, 4, out, log)
-    finally:
-        tiny_recipe._stage = original
     facts.update(runs)
     return facts, holistic, selective
 
@@ -122,11 +118,6 @@ def test_only_the_intended_parameters_change(stages) -> None:
 def test_stage1_student_starts_as_the_teacher(stages, bank: ClipBank) -> None:
     """Identity-at-init cross block: before stage 1, TextSynch on an unmixed clip == the plain encoder."""
     _, holistic, _ = stages
-    from dataclasses import replace
-
-    from otio_foley.models.synchformer import segment_frames
-    from otio_foley.models.tiny import TinyNetworks
-
     fresh = TinyNetworks(replace(MINI, num_sup_tokens=2), selective=True)
     fresh.video.vfeat_extractor.load_state_dict(holistic.video.vfeat_extractor.state_dict())
     batch = bank.sample(torch.Generator().manual_seed(0), 2)
@@ -138,8 +129,6 @@ def test_stage1_student_starts_as_the_teacher(stages, bank: ClipBank) -> None:
 def test_resumed_stage2_is_bit_identical(stages, bank: ClipBank, tmp_path: Path) -> None:
     """Stage 2 draws mixing, noise, t and dropout per step: a crash + resume must replay them exactly."""
     _, _, selective = stages
-    from otio_foley.training.loop import train
-
     start = {k: v.clone() for k, v in selective.state_dict().items()}
     loop = LoopConfig(steps=8, lr=1e-3, warmup=2, checkpoint_every=3, seed=5)
 
