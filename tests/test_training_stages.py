@@ -171,3 +171,20 @@ def test_shipped_model_generates_offline(monkeypatch) -> None:
                            duration=1.5, steps=4)
     assert audio.shape == (2, 24000) and audio.dtype == torch.float32
     assert torch.isfinite(audio).all() and audio.abs().max() > 1e-3
+
+
+def test_cli_refuses_bad_inputs(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from otio_foley.cli.train import train as train_cli
+    from otio_foley.models.tiny import save_networks
+
+    runner = CliRunner()
+    missing = runner.invoke(train_cli, ["generator", "--model", str(tmp_path / "none.safetensors"),
+                                        "--out", str(tmp_path / "o")])
+    assert missing.exit_code == 2 and "no such weights file" in missing.output
+    save_networks(TinyNetworks(MINI, selective=False), tmp_path / "holistic.safetensors")
+    holistic = runner.invoke(train_cli, ["generator", "--model", str(tmp_path / "holistic.safetensors"),
+                                         "--out", str(tmp_path / "o")])
+    assert holistic.exit_code == 2 and "is a holistic model" in holistic.output
+    assert not (tmp_path / "o").exists()  # nothing written on bad input
