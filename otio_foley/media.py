@@ -28,11 +28,12 @@ def frame_count(duration: float, fps: float) -> int:
     return int(math.floor(duration * fps + 1e-6))
 
 
-def decode_frames(path: Path, start: float, count: int, *, fps: float, size: int,
+def decode_frames(path: Path, start: float, count: int, *, fps: float, size: int, speed: float = 1.0,
                   clip: str = "") -> torch.Tensor:
-    """(count, 3, size, size) float32 RGB in [-1, 1]: the frames on screen at start + i / fps.
+    """(count, 3, size, size) float32 RGB in [-1, 1]: the frames on screen at start + i * speed / fps.
 
-    `start` is in seconds from the first frame of the file's video stream. Instants before the first
+    `start` is in seconds from the first frame of the file's video stream; `speed` is the clip's
+    retime scalar (0 = freeze frame), so frames follow record time. Instants before the first
     frame get the first frame and instants past the end hold the last, so the count is always exact.
     Unreadable media raise UserError naming the file and `clip`.
     """
@@ -44,7 +45,7 @@ def decode_frames(path: Path, start: float, count: int, *, fps: float, size: int
                                 fix="relink the clip to a video file or make its sources offscreen")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            rgb = _decode_sampled(container, stream, start, count, fps, size)
+            rgb = _decode_sampled(container, stream, start + np.arange(count) * speed / fps, size)
     except UserError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -53,10 +54,10 @@ def decode_frames(path: Path, start: float, count: int, *, fps: float, size: int
     return torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
-def _decode_sampled(container, stream, start: float, count: int, fps: float, size: int) -> np.ndarray:
-    """Sample-and-hold decode of `count` instants; returns (count, size, size, 3) uint8."""
+def _decode_sampled(container, stream, targets: np.ndarray, size: int) -> np.ndarray:
+    """Sample-and-hold decode at ascending instants `targets` (s); returns (len, size, size, 3) uint8."""
     origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-    targets = start + np.arange(count) / fps
+    count, start = len(targets), float(targets[0]) if len(targets) else 0.0
     out = np.empty((count, size, size, 3), dtype=np.uint8)
     if count == 0:
         return out
@@ -85,6 +86,11 @@ def _decode_sampled(container, stream, start: float, count: int, fps: float, siz
             raise ValueError("the video stream has no decodable frames")
         out[i:] = held_rgb if held_rgb is not None else _to_square_rgb(held, size)
     return out
+
+
+def probe(path: Path, *, clip: str = "") -> None:
+    """Raise UserError now if `path` has no decodable video, so a render fails before any model work."""
+    decode_frames(path, 0.0, 1, fps=1.0, size=8, clip=clip)
 
 
 def _to_square_rgb(frame: av.VideoFrame, size: int) -> np.ndarray:

@@ -1,0 +1,346 @@
+"""The render orchestrator: edit + cue sheet + model -> stems, timelines, manifest and review sheet.
+
+    read_edit -> read_shots -> load_cue_sheet/match_cues -> plan -> per shot: decode once, generate the
+    windows the cache lacks (all sources of the shot in one `generate` call per window), join windows
+    with equal-power crossfades, write stems -> write_timelines -> manifest.json -> review sheet
+
+Why it is shaped like this:
+- Model work is the cost, so every generated window goes into the content-addressed cache at once. A
+  re-run with nothing changed does no model work; a changed cue changes only its own windows' keys;
+  after a crash or kill the next run picks up the finished windows. Stems are always assembled from
+  the cache, which is cheap and means a stem on disk is never out of date with its windows.
+- Every file is written to a temporary name and renamed, so nothing is half-written.
+- A failing shot is reported and the others are kept (exit code 1); bad input is a UserError before any
+  model work (exit code 2).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from otio_foley.models.pipeline import FoleyModel, Prompt
+from otio_foley import __version__
+from otio_foley.atomic import write_text_atomic
+from otio_foley.cache import Cache
+from otio_foley.cues import load_cue_sheet, match_cues
+from otio_foley.edit import read_edit, read_shots
+from otio_foley.errors import UserError
+from otio_foley.jobs import StemPlan, plan
+from otio_foley.media import decode_frames, frame_count, probe
+from otio_foley.stems import Stem, write_stem
+from otio_foley.writeback import write_timelines
+
+DEFAULT_TARGETS = ("otio-resolve", "otio-premiere")
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Every knob of a render; the CLI maps its flags onto this one to one."""
+
+    output_dir: Path
+    targets: tuple[str, ...] = DEFAULT_TARGETS
+    sample_rate: int = 48000
+    bit_depth: int = 24
+    handles: int = 0  # frames of extra audio before and after each clip
+    only: tuple[str, ...] = ()  # clip names (or globs) to render; empty = all
+    force: bool = False  # ignore cached windows and generate again
+    media_root: tuple[tuple[str, str], ...] = ()
+    cache_dir: Path | None = None  # default OUTDIR/.cache
+    allow_unmatched: bool = False
+    rate: float | None = None  # frame rate for EDLs
+    steps: int | None = None  # overrides of the cue sheet's settings
+    cfg: float | None = None
+    seed: int | None = None
+    review: bool = True
+
+
+@dataclass
+class StemResult:
+    """What happened to one planned stem; one entry of manifest.json."""
+
+    plan: StemPlan
+    status: str = "pending"  # "rendered" (model ran), "cached" (no model work), "failed"
+    path: Path | None = None
+    error: str | None = None
+    windows_generated: int = 0
+    timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+@dataclass
+class RenderReport:
+    results: list[StemResult]
+    timelines: dict[str, Path]
+    manifest: Path
+    review: Path | None
+    timings: dict[str, float]
+
+    @property
+    def failed(self) -> list[StemResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def render(edit_path: Path | str, cues_path: Path | str, model: FoleyModel, options: RenderOptions,
+           *, log: Callable[[str], None] | None = None) -> RenderReport:
+    """Render every planned stem of the edit; see the module docstring. Raises UserError on bad input."""
+    log = log or _stderr_log
+    started = time.perf_counter()
+    timings: dict[str, float] = defaultdict(float)
+    outdir = _prepare_output_dir(Path(options.output_dir))
+
+    with _timed(timings, "plan"):
+        timeline = read_edit(edit_path, rate=options.rate, media_root=options.media_root)
+        shots = read_shots(timeline, edit_path, media_root=options.media_root)
+        sheet = load_cue_sheet(cues_path)
+        matches = match_cues(sheet, shots, allow_unmatched=options.allow_unmatched)
+        plans = plan(shots, matches, model, handles=options.handles, only=options.only or None,
+                     steps=options.steps, cfg=options.cfg, seed=options.seed)
+        for shot in {p.shot for p in plans if _needs_frames([p])}:
+            probe(shot.media_path, clip=shot.name)  # unreadable media fail now, before any model work
+
+    cache = Cache(options.cache_dir or outdir / ".cache")
+    results = [StemResult(p) for p in plans]
+    by_shot: dict[int, list[StemResult]] = defaultdict(list)
+    for result in results:
+        by_shot[result.plan.shot.index].append(result)
+    progress = _Progress(sum(len(p.windows) for p in plans), log)
+    for shot_results in by_shot.values():
+        _render_shot(shot_results, model, cache, options, outdir, progress)
+    progress.close()
+
+    stems = [_stem_record(r, model, options) for r in results if r.status != "failed"]
+    with _timed(timings, "conform"):
+        timelines = write_timelines(timeline, stems, outdir, targets=options.targets, edit_path=Path(edit_path))
+    review = None
+    if options.review and stems:
+        from otio_foley.review import write_review  # Pillow drawing; only loaded when asked for
+
+        with _timed(timings, "review"):
+            review = write_review(outdir, results, model)
+    for result in results:
+        for name, seconds in result.timings.items():
+            timings[name] += seconds
+    timings["total"] = time.perf_counter() - started
+    manifest = _write_manifest(outdir, edit_path, cues_path, model, options, results, timelines, timings)
+    for result in results:
+        if result.status == "failed":
+            log(f"FAILED {result.plan.file_name}: {result.error}")
+    return RenderReport(results, timelines, manifest, review, dict(timings))
+
+
+def _render_shot(results: list[StemResult], model: FoleyModel, cache: Cache, options: RenderOptions,
+                 outdir: Path, progress: _Progress) -> None:
+    """Generate the missing windows of every stem of one shot, then write the stems.
+
+    The shot's frames are decoded once and shared by all its sources; windows with equal timing and
+    sampler settings go through the model together, K prompts in one call.
+    """
+    shot = results[0].plan.shot
+    todo: dict[tuple, list[tuple[StemResult, int]]] = defaultdict(list)
+    for result in results:
+        for w, window in enumerate(result.plan.windows):
+            if options.force or not cache.has(window.key):
+                src = result.plan.source
+                todo[(window.start, window.duration, src.steps, src.cfg)].append((result, w))
+            else:
+                progress.advance(f"{shot.name} {result.plan.source.prompt!r} window {w + 1}: cached")
+    frames: torch.Tensor | None = None
+    if any(_needs_frames([r.plan for r, _ in jobs]) for jobs in todo.values()):
+        try:
+            frames = _decode_shot(results[0].plan, model, results[0].timings)
+        except UserError as exc:  # media broke mid-file: offscreen sources still render
+            _fail([r for r in results if _needs_frames([r.plan])], exc.format_message())
+    for (start, duration, steps, cfg), jobs in todo.items():
+        alive = [(r, w) for r, w in jobs if r.status != "failed"]
+        if not alive:
+            continue
+        prompts = [_prompt(r.plan) for r, _ in alive]
+        window_frames = None
+        if frames is not None and any(p.onscreen for p in prompts):
+            first = round(start * model.fps)
+            window_frames = _hold_pad(frames[first:first + frame_count(duration, model.fps)],
+                                      frame_count(duration, model.fps))
+        t0 = time.perf_counter()
+        try:
+            audio = model.generate(window_frames, prompts, duration=duration, steps=steps, cfg=cfg)
+        except Exception as exc:  # a model failure costs this shot's jobs, not the whole render
+            _fail([r for r, _ in alive], f"model error: {type(exc).__name__}: {exc}")
+            continue
+        share = (time.perf_counter() - t0) / len(alive)
+        for k, (result, w) in enumerate(alive):
+            cache.put(result.plan.windows[w].key, audio[k].numpy())
+            result.windows_generated += 1
+            result.timings["generate"] += share
+            progress.advance(f"{shot.name} {result.plan.source.prompt!r} window {w + 1}: generated")
+    for result in results:
+        if result.status != "failed":
+            _write_stem_file(result, model, cache, options, outdir)
+
+
+def _decode_shot(p: StemPlan, model: FoleyModel, timings: dict[str, float]) -> torch.Tensor:
+    """Frames at the model's rate covering every window of the stem (sources of a shot share them)."""
+    count = max(round(w.start * model.fps) + frame_count(w.duration, model.fps) for w in p.windows)
+    with _timed(timings, "decode"):
+        return decode_frames(p.shot.media_path, p.media_start, count, fps=model.fps, size=model.frame_size,
+                             speed=p.shot.time_scalar, clip=p.shot.name)
+
+
+def _hold_pad(frames: torch.Tensor, count: int) -> torch.Tensor:
+    """Exactly `count` frames: a window reaching past the decoded range holds the last frame."""
+    if len(frames) >= count:
+        return frames[:count]
+    return torch.cat([frames, frames[-1:].expand(count - len(frames), -1, -1, -1)])
+
+
+def _write_stem_file(result: StemResult, model: FoleyModel, cache: Cache, options: RenderOptions,
+                     outdir: Path) -> None:
+    p = result.plan
+    t0 = time.perf_counter()
+    pieces = [(round(w.start * model.sample_rate), np.asarray(cache.get(w.key), dtype=np.float32))
+              for w in p.windows]
+    audio = join_windows(pieces, round(p.duration * model.sample_rate))
+    path = outdir / "stems" / p.file_name
+    frames = p.head_frames + p.record_frames + p.tail_frames
+    write_stem(path, audio, source_rate=model.sample_rate, sample_rate=options.sample_rate,
+               bit_depth=options.bit_depth, frame_rate=p.shot.rate, frames=frames,
+               time_reference_samples=round(p.record_start_seconds * options.sample_rate),
+               description=p.source.prompt, gain_db=p.source.gain_db)
+    result.path, result.status = path, ("rendered" if result.windows_generated else "cached")
+    result.timings["write"] += time.perf_counter() - t0
+
+
+def join_windows(pieces: Sequence[tuple[int, np.ndarray]], total: int) -> np.ndarray:
+    """Lay (offset, audio) windows end to end, crossfading each overlap with equal-power curves.
+
+    Where window j overlaps the end of window j-1 the earlier one fades out with cos and the later one
+    fades in with sin (cos^2 + sin^2 = 1: constant power for uncorrelated audio, no dip or bump).
+    Windows must be in start order; the result is trimmed or zero-padded to `total` samples.
+    """
+    out = np.zeros(total, dtype=np.float32)
+    written = 0  # end of the audio laid so far
+    for offset, audio in pieces:
+        audio = audio[: max(0, total - offset)].astype(np.float32, copy=True)
+        overlap = min(max(0, written - offset), len(audio))
+        if overlap:
+            ramp = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap * (np.pi / 2)
+            out[offset:offset + overlap] *= np.cos(ramp)
+            audio[:overlap] *= np.sin(ramp)
+            out[offset:offset + overlap] += audio[:overlap]
+        out[offset + overlap:offset + len(audio)] = audio[overlap:]
+        written = max(written, offset + len(audio))
+    return out
+
+
+def _prompt(p: StemPlan) -> Prompt:
+    return Prompt(text=p.source.prompt, negative=p.source.negative_prompt, seed=p.seed,
+                  onscreen=p.source.mode == "onscreen")
+
+
+def _needs_frames(plans: Sequence[StemPlan]) -> bool:
+    return any(p.source.mode == "onscreen" for p in plans)
+
+
+def _fail(results: Sequence[StemResult], message: str) -> None:
+    for result in results:
+        result.status, result.error = "failed", message
+
+
+def _stem_record(result: StemResult, model: FoleyModel, options: RenderOptions) -> Stem:
+    p = result.plan
+    return Stem(path=result.path, label=p.source.track, shot_index=p.shot.index, shot_name=p.shot.name,
+                record_range=p.shot.record_range, head_frames=p.head_frames, tail_frames=p.tail_frames,
+                sample_rate=options.sample_rate, take=p.take, provenance=_provenance(p, model))
+
+
+def _provenance(p: StemPlan, model: FoleyModel) -> dict:
+    src = p.source
+    return {"prompt": src.prompt, "negative_prompt": src.negative_prompt, "seed": p.seed, "steps": src.steps,
+            "cfg": src.cfg, "mode": src.mode, "take": p.take, "gain_db": src.gain_db, "model": model.name,
+            "model_checksum": model.checksum, "source_clip": p.shot.name, "record_tc": p.shot.record_start_tc,
+            "window_keys": [w.key for w in p.windows], "otio_foley_version": __version__}
+
+
+def _write_manifest(outdir: Path, edit_path, cues_path, model: FoleyModel, options: RenderOptions,
+                    results: Sequence[StemResult], timelines: dict[str, Path], timings: dict[str, float]) -> Path:
+    stems = []
+    for r in results:
+        entry = {"path": str(r.path) if r.path else None, "file": r.plan.file_name, "status": r.status,
+                 "error": r.error, "label": r.plan.source.track, "clip": r.plan.shot.name,
+                 "shot_index": r.plan.shot.index, "windows": len(r.plan.windows),
+                 "windows_generated": r.windows_generated,
+                 "timings": {k: round(v, 4) for k, v in r.timings.items()}}
+        entry.update(_provenance(r.plan, model))
+        stems.append(entry)
+    settings = {k: v for k, v in asdict(options).items() if k in ("targets", "sample_rate", "bit_depth",
+                                                                    "handles", "force", "steps", "cfg", "seed")}
+    manifest = {"otio_foley_version": __version__, "edit": str(Path(edit_path).resolve()),
+                "cues": str(Path(cues_path).resolve()), "model": {"name": model.name, "checksum": model.checksum,
+                                                                   "device": str(model.device)},
+                "settings": settings, "timelines": {k: str(v) for k, v in timelines.items()},
+                "timings": {k: round(v, 4) for k, v in timings.items()}, "stems": stems}
+    path = outdir / "manifest.json"
+    write_text_atomic(path, json.dumps(manifest, indent=2, default=str) + "\n")
+    return path
+
+
+def _prepare_output_dir(outdir: Path) -> Path:
+    try:
+        (outdir / "stems").mkdir(parents=True, exist_ok=True)
+        probe_file = tempfile.NamedTemporaryFile(dir=outdir, prefix=".write-test.", delete=True)
+        probe_file.close()
+    except OSError as exc:
+        raise UserError(f"cannot write to the output folder: {exc.strerror or exc}", path=str(outdir),
+                        fix="choose a writable folder with -o") from None
+    return outdir.resolve()
+
+
+class _timed:
+    """Context manager adding the elapsed seconds to timings[name]."""
+
+    def __init__(self, timings: dict[str, float], name: str) -> None:
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.t0
+
+
+class _Progress:
+    """A tqdm bar with ETA on a terminal; one plain log line per window otherwise (farm logs, CI)."""
+
+    def __init__(self, total: int, log: Callable[[str], None]) -> None:
+        self.total, self.done, self.log = total, 0, log
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="window", desc="render", file=sys.stderr)
+
+    def advance(self, what: str) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        else:
+            self.log(f"[{self.done}/{self.total}] {what}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _stderr_log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
