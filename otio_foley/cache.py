@@ -17,6 +17,14 @@ import numpy as np
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
+def default_cache_dir() -> Path:
+    """$OTIO_FOLEY_CACHE, else $XDG_CACHE_HOME/otio-foley/audio (~/.cache/otio-foley/audio)."""
+    if os.environ.get("OTIO_FOLEY_CACHE"):
+        return Path(os.environ["OTIO_FOLEY_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "otio-foley" / "audio"
+
+
 class Cache:
     """`Cache(dir)`: has / get / put of audio arrays by sha256 hex key. Layout: dir/ab/abcdef....npy."""
 

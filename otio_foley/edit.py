@@ -96,7 +96,7 @@ def _single_timeline(result: otio.core.SerializableObject, name: str) -> otio.sc
     """Adapters may return a collection (FCP7 XML with several sequences): accept exactly one timeline."""
     if isinstance(result, otio.schema.Timeline):
         return result
-    timelines = list(result.find_children(descendant_type=otio.schema.Timeline)) \
+    timelines = list(result.find_children(descended_from_type=otio.schema.Timeline)) \
         if isinstance(result, otio.schema.SerializableCollection) else []
     if len(timelines) == 1:
         return timelines[0]

@@ -38,6 +38,11 @@ from otio_foley.shots import Shot
 RT = otio.opentime.RationalTime
 TR = otio.opentime.TimeRange
 
+# Seconds of compute per generated second, by model, on the project's reference CPU (2 cores, fp32).
+# selva-s16k: the official SelVA code takes 119 s for an 8 s stem there
+# (shared/reference/official-cpu-baseline.md). Models not listed have no estimate.
+SECONDS_PER_SECOND = {"selva-s16k": 119.3 / 8.0}
+
 OVERLAP_SECONDS = 1.0
 WINDOW_SEED_STRIDE = 10007
 CACHE_FORMAT = 1  # bump when the meaning of a cached entry changes
