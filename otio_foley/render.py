@@ -30,11 +30,11 @@ import torch
 from otio_foley.models.pipeline import FoleyModel, Prompt
 from otio_foley import __version__
 from otio_foley.atomic import write_text_atomic
-from otio_foley.cache import Cache
+from otio_foley.cache import Cache, default_cache_dir
 from otio_foley.cues import load_cue_sheet, match_cues
 from otio_foley.edit import read_edit, read_shots
 from otio_foley.errors import UserError
-from otio_foley.jobs import StemPlan, plan
+from otio_foley.jobs import StemPlan, Window, plan
 from otio_foley.media import decode_frames, frame_count, probe
 from otio_foley.stems import Stem, write_stem
 from otio_foley.writeback import write_timelines
@@ -105,19 +105,21 @@ def render(edit_path: Path | str, cues_path: Path | str, model: FoleyModel, opti
         shots = read_shots(timeline, edit_path, media_root=options.media_root)
         sheet = load_cue_sheet(cues_path)
         matches = match_cues(sheet, shots, allow_unmatched=options.allow_unmatched)
+        cache = Cache(options.cache_dir or default_cache_dir())
         plans = plan(shots, matches, model, handles=options.handles, only=options.only or None,
-                     steps=options.steps, cfg=options.cfg, seed=options.seed)
-        for shot in {p.shot for p in plans if _needs_frames([p])}:
+                     steps=options.steps, cfg=options.cfg, seed=options.seed, cache=cache)
+        pictured = {p.shot.index: p.shot for p in plans if p.source_range is not None}
+        for shot in pictured.values():
             probe(shot.media_path, clip=shot.name)  # unreadable media fail now, before any model work
 
-    cache = Cache(options.cache_dir or outdir / ".cache")
+    origin = timeline.global_start_time.to_seconds() if timeline.global_start_time is not None else 0.0
     results = [StemResult(p) for p in plans]
     by_shot: dict[int, list[StemResult]] = defaultdict(list)
     for result in results:
         by_shot[result.plan.shot.index].append(result)
     progress = _Progress(sum(len(p.windows) for p in plans), log)
     for shot_results in by_shot.values():
-        _render_shot(shot_results, model, cache, options, outdir, progress)
+        _render_shot(shot_results, model, cache, options, outdir, progress, origin)
     progress.close()
 
     stems = [_stem_record(r, model, options) for r in results if r.status != "failed"]
@@ -141,7 +143,7 @@ def render(edit_path: Path | str, cues_path: Path | str, model: FoleyModel, opti
 
 
 def _render_shot(results: list[StemResult], model: FoleyModel, cache: Cache, options: RenderOptions,
-                 outdir: Path, progress: _Progress) -> None:
+                 outdir: Path, progress: _Progress, origin: float) -> None:
     """Generate the missing windows of every stem of one shot, then write the stems.
 
     The shot's frames are decoded once and shared by all its sources; windows with equal timing and
@@ -153,48 +155,63 @@ def _render_shot(results: list[StemResult], model: FoleyModel, cache: Cache, opt
         for w, window in enumerate(result.plan.windows):
             if options.force or not cache.has(window.key):
                 src = result.plan.source
-                todo[(window.start, window.duration, src.steps, src.cfg)].append((result, w))
+                todo[(window.offset, window.duration, src.steps, src.cfg)].append((result, w))
             else:
                 progress.advance(f"{shot.name} {result.plan.source.prompt!r} window {w + 1}: cached")
     frames: torch.Tensor | None = None
-    if any(_needs_frames([r.plan for r, _ in jobs]) for jobs in todo.values()):
+    onscreen = [r for jobs in todo.values() for r, _ in jobs if r.plan.source_range is not None]
+    if onscreen:
         try:
-            frames = _decode_shot(results[0].plan, model, results[0].timings)
-        except UserError as exc:  # media broke mid-file: offscreen sources still render
-            _fail([r for r in results if _needs_frames([r.plan])], exc.format_message())
+            frames = _decode_shot(onscreen[0].plan, model, onscreen[0].timings)
+        except UserError as exc:  # media broke mid-file: text-only sources still render
+            _fail(onscreen, exc.format_message())
     for (start, duration, steps, cfg), jobs in todo.items():
         alive = [(r, w) for r, w in jobs if r.status != "failed"]
         if not alive:
             continue
-        prompts = [_prompt(r.plan) for r, _ in alive]
+        prompts = [_prompt(r.plan, r.plan.windows[w]) for r, w in alive]
         window_frames = None
         if frames is not None and any(p.onscreen for p in prompts):
             first = round(start * model.fps)
             window_frames = _hold_pad(frames[first:first + frame_count(duration, model.fps)],
                                       frame_count(duration, model.fps))
-        t0 = time.perf_counter()
-        try:
-            audio = model.generate(window_frames, prompts, duration=duration, steps=steps, cfg=cfg)
-        except Exception as exc:  # a model failure costs this shot's jobs, not the whole render
-            _fail([r for r, _ in alive], f"model error: {type(exc).__name__}: {exc}")
-            continue
-        share = (time.perf_counter() - t0) / len(alive)
-        for k, (result, w) in enumerate(alive):
-            cache.put(result.plan.windows[w].key, audio[k].numpy())
-            result.windows_generated += 1
-            result.timings["generate"] += share
-            progress.advance(f"{shot.name} {result.plan.source.prompt!r} window {w + 1}: generated")
+        _generate(model, window_frames, alive, prompts, duration, steps, cfg, cache, progress, shot.name)
     for result in results:
         if result.status != "failed":
-            _write_stem_file(result, model, cache, options, outdir)
+            _write_stem_file(result, model, cache, options, outdir, origin)
+
+
+def _generate(model: FoleyModel, frames: torch.Tensor | None, jobs: list[tuple[StemResult, int]],
+              prompts: list[Prompt], duration: float, steps: int, cfg: float, cache: Cache,
+              progress: _Progress, shot_name: str) -> None:
+    """One model call for K prompts of a window, each output cached at once. If a batched call fails,
+    each prompt is retried alone, so one bad source does not take its clip's other sources down."""
+    t0 = time.perf_counter()
+    try:
+        audio = model.generate(frames, prompts, duration=duration, steps=steps, cfg=cfg)
+    except Exception as exc:  # a model failure costs these jobs, not the whole render
+        if len(jobs) > 1:
+            for job, prompt in zip(jobs, prompts):
+                _generate(model, frames, [job], [prompt], duration, steps, cfg, cache, progress, shot_name)
+            return
+        _fail([r for r, _ in jobs], f"model error: {type(exc).__name__}: {exc}")
+        progress.advance(f"{shot_name} {prompts[0].text!r} window {jobs[0][1] + 1}: failed")
+        return
+    share = (time.perf_counter() - t0) / len(jobs)
+    for k, (result, w) in enumerate(jobs):
+        cache.put(result.plan.windows[w].key, audio[k].numpy())
+        result.windows_generated += 1
+        result.timings["generate"] += share
+        progress.advance(f"{shot_name} {prompts[k].text!r} window {w + 1}: generated")
 
 
 def _decode_shot(p: StemPlan, model: FoleyModel, timings: dict[str, float]) -> torch.Tensor:
-    """Frames at the model's rate covering every window of the stem (sources of a shot share them)."""
-    count = max(round(w.start * model.fps) + frame_count(w.duration, model.fps) for w in p.windows)
+    """Frames at the model's rate covering every window of the stem. All sources of a shot share the
+    stem's media range (same shot, same handles), so this runs once per shot."""
+    count = max(round(w.offset * model.fps) + frame_count(w.duration, model.fps) for w in p.windows)
     with _timed(timings, "decode"):
-        return decode_frames(p.shot.media_path, p.media_start, count, fps=model.fps, size=model.frame_size,
-                             speed=p.shot.time_scalar, clip=p.shot.name)
+        return decode_frames(p.shot.media_path, p.source_range.start_time.to_seconds(), count, fps=model.fps,
+                             size=model.frame_size, speed=abs(p.shot.time_scalar), clip=p.shot.name)
 
 
 def _hold_pad(frames: torch.Tensor, count: int) -> torch.Tensor:
@@ -205,18 +222,23 @@ def _hold_pad(frames: torch.Tensor, count: int) -> torch.Tensor:
 
 
 def _write_stem_file(result: StemResult, model: FoleyModel, cache: Cache, options: RenderOptions,
-                     outdir: Path) -> None:
+                     outdir: Path, origin: float) -> None:
+    """Join the stem's windows from the cache, trim to its frames and write the BWF (atomically)."""
     p = result.plan
     t0 = time.perf_counter()
-    pieces = [(round(w.start * model.sample_rate), np.asarray(cache.get(w.key), dtype=np.float32))
+    sr = model.sample_rate
+    pieces = [(round(w.offset * sr), np.asarray(cache.get(w.key), dtype=np.float32)[:round(w.keep * sr)])
               for w in p.windows]
-    audio = join_windows(pieces, round(p.duration * model.sample_rate))
+    audio = join_windows(pieces, round(p.duration * sr))
     path = outdir / "stems" / p.file_name
-    frames = p.head_frames + p.record_frames + p.tail_frames
-    write_stem(path, audio, source_rate=model.sample_rate, sample_rate=options.sample_rate,
-               bit_depth=options.bit_depth, frame_rate=p.shot.rate, frames=frames,
-               time_reference_samples=round(p.record_start_seconds * options.sample_rate),
-               description=p.source.prompt, gain_db=p.source.gain_db)
+    rate = p.shot.rate
+    body = round(p.record_range.end_time_exclusive().value_rescaled_to(rate)) - round(
+        p.record_range.start_time.value_rescaled_to(rate))
+    file_start = origin + p.record_range.start_time.to_seconds() - p.head_frames / rate  # since midnight
+    write_stem(path, audio, source_rate=sr, sample_rate=options.sample_rate, bit_depth=options.bit_depth,
+               frame_rate=rate, frames=p.head_frames + body + p.tail_frames,
+               time_reference_samples=max(0, round(file_start * options.sample_rate)),
+               description=p.source.prompt[:256], gain_db=p.source.gain_db)
     result.path, result.status = path, ("rendered" if result.windows_generated else "cached")
     result.timings["write"] += time.perf_counter() - t0
 
@@ -243,13 +265,9 @@ def join_windows(pieces: Sequence[tuple[int, np.ndarray]], total: int) -> np.nda
     return out
 
 
-def _prompt(p: StemPlan) -> Prompt:
-    return Prompt(text=p.source.prompt, negative=p.source.negative_prompt, seed=p.seed,
-                  onscreen=p.source.mode == "onscreen")
-
-
-def _needs_frames(plans: Sequence[StemPlan]) -> bool:
-    return any(p.source.mode == "onscreen" for p in plans)
+def _prompt(p: StemPlan, window: Window) -> Prompt:
+    return Prompt(text=p.source.prompt, negative=p.source.negative_prompt, seed=window.seed,
+                  onscreen=p.source_range is not None)
 
 
 def _fail(results: Sequence[StemResult], message: str) -> None:
@@ -261,7 +279,8 @@ def _stem_record(result: StemResult, model: FoleyModel, options: RenderOptions) 
     p = result.plan
     return Stem(path=result.path, label=p.source.track, shot_index=p.shot.index, shot_name=p.shot.name,
                 record_range=p.shot.record_range, head_frames=p.head_frames, tail_frames=p.tail_frames,
-                sample_rate=options.sample_rate, take=p.take, provenance=_provenance(p, model))
+                sample_rate=options.sample_rate, take=p.take, provenance=_provenance(p, model),
+                bit_depth=options.bit_depth)
 
 
 def _provenance(p: StemPlan, model: FoleyModel) -> dict:

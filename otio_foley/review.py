@@ -57,7 +57,8 @@ def _clip_panel(rows: Sequence[StemResult], model: FoleyModel) -> Image.Image:
     draw = ImageDraw.Draw(img)
     font = ImageFont.load_default(size=13)
     draw.text((6, 4), f"#{plan.shot.index} {plan.shot.name}  {plan.shot.record_start_tc}", fill=_FG, font=font)
-    img.paste(_thumbnails(plan, model), (LABEL_W, 20))
+    pictured = next((r.plan for r in rows if r.plan.source_range is not None), plan)
+    img.paste(_thumbnails(pictured, model), (LABEL_W, 20))
     y = THUMB_H + 22
     for result in rows:
         audio, rate = sf.read(result.path, dtype="float32", always_2d=False)
@@ -73,12 +74,12 @@ def _clip_panel(rows: Sequence[StemResult], model: FoleyModel) -> Image.Image:
 def _thumbnails(plan, model: FoleyModel) -> Image.Image:
     """THUMBS frames evenly over the stem's duration (the picture the sound was made for)."""
     strip = Image.new("RGB", (WIDTH, THUMB_H), (60, 60, 60))
-    if plan.shot.media_path is None:
+    if plan.source_range is None:
         ImageDraw.Draw(strip).text((8, THUMB_H // 2 - 6), "no picture (offscreen sources)", fill=_FG)
         return strip
     try:
-        frames = decode_frames(plan.shot.media_path, plan.media_start, THUMBS, fps=THUMBS / plan.duration,
-                               size=THUMB_H, speed=plan.shot.time_scalar, clip=plan.shot.name)
+        frames = decode_frames(plan.shot.media_path, plan.source_range.start_time.to_seconds(), THUMBS, fps=THUMBS / plan.duration,
+                               size=THUMB_H, speed=abs(plan.shot.time_scalar), clip=plan.shot.name)
     except UserError:
         ImageDraw.Draw(strip).text((8, THUMB_H // 2 - 6), "picture unreadable", fill=_FG)
         return strip

@@ -26,7 +26,7 @@ class StandInModel:
     sample_rate = 16000
     fps = 25.0
     frame_size = 32
-    window_seconds = 1.0  # small, so a 1.2 s clip needs two overlapping windows
+    window_seconds = 2.0  # small, so a 2.4 s clip needs two overlapping windows
     min_seconds = 0.4
     device = torch.device("cpu")
 

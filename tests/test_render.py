@@ -43,13 +43,13 @@ clips:
 
 
 def make_edit(folder: Path, rate: float = 25.0) -> Path:
-    """Three clips: sh010 (1.2 s, long enough for two 1 s windows), sh020 (0.6 s), sh030 (missing media)."""
+    """Three clips: sh010 (2.4 s: two 2 s windows), sh020 (0.6 s), sh030 (missing media)."""
     fraction = Fraction(rate).limit_denominator(1001)
     media = [write_video(folder / f"m{i}.mp4", fraction, 90, 64, 48) for i in (1, 2)]
     timeline = otio.schema.Timeline(name="test", global_start_time=RT(3600 * rate, rate))
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
-    for name, path, start, length in [("sh010", media[0], 10, 30), ("sh020", media[1], 5, 15), ("sh030", None, 0, 10)]:
+    for name, path, start, length in [("sh010", media[0], 10, 60), ("sh020", media[1], 5, 15), ("sh030", None, 0, 10)]:
         ref = (otio.schema.ExternalReference(target_url=str(path), available_range=TR(RT(0, rate), RT(90, rate)))
                if path else otio.schema.MissingReference())
         track.append(otio.schema.Clip(name=name, media_reference=ref, source_range=TR(RT(start, rate), RT(length, rate))))
@@ -68,7 +68,8 @@ def project(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 def run(project, model, **kw):
     edit, cues, out = project
-    return render(edit, cues, model, RenderOptions(output_dir=out, **kw), log=lambda line: None)
+    return render(edit, cues, model, RenderOptions(output_dir=out, cache_dir=out / "cache", **kw),
+                  log=lambda line: None)
 
 
 def test_join_windows_equal_power() -> None:
@@ -91,13 +92,13 @@ def test_render_end_to_end_and_rerun(project) -> None:
     assert report.exit_code == 0
     by_prompt = {r.plan.source.prompt: r for r in report.results}
     assert set(by_prompt) == {"dog barking", "footsteps on gravel", "bell ringing", "wind in trees"}
-    for prompt, frames in [("dog barking", 30), ("bell ringing", 15), ("wind in trees", 10)]:
+    for prompt, frames in [("dog barking", 60), ("bell ringing", 15), ("wind in trees", 10)]:
         audio, rate = sf.read(by_prompt[prompt].path)
         assert rate == 48000 and len(audio) == frames * 48000 // 25
         spectrum = np.abs(np.fft.rfft(audio))
         assert abs(np.argmax(spectrum) * rate / len(audio) - prompt_pitch(prompt)) < 5  # its own source
-    # sources of one clip share one generate call per window; sh010 (1.2 s) needs two windows
-    assert sorted(model.calls) == sorted([(2, 1.0, 25), (2, 1.0, 25), (1, 0.6, 15), (1, 0.4, -1)])
+    # sources of one clip share one generate call per window; sh010 (2.4 s) needs two windows
+    assert sorted(model.calls) == sorted([(2, 2.0, 50), (2, 2.0, 50), (1, 0.6, 15), (1, 0.4, -1)])
     assert all(Path(p).exists() for p in report.timelines.values()) and set(report.timelines) == {
         "otio-resolve", "otio-premiere"}
     resolve = otio.adapters.read_from_file(str(report.timelines["otio-resolve"]))
@@ -138,7 +139,7 @@ import sys
 sys.path.insert(0, {tests!r})
 from standin_model import StandInModel
 from otio_foley.render import RenderOptions, render
-render({edit!r}, {cues!r}, StandInModel(stall_on="wind"), RenderOptions(output_dir={out!r}))
+render({edit!r}, {cues!r}, StandInModel(stall_on="wind"), RenderOptions(output_dir={out!r}, cache_dir={out!r} + "/cache"))
 """
 
 
@@ -167,7 +168,8 @@ def test_sigkill_mid_render_leaves_no_partial_stem_and_resumes(project) -> None:
 def cli(project, *args, model=None, monkeypatch=None):
     edit, cues, out = project
     monkeypatch.setattr("otio_foley.cli.render._load_model", lambda name, device: model or StandInModel())
-    return CliRunner().invoke(main, ["render", str(edit), str(cues), "-o", str(out), *args])
+    return CliRunner().invoke(main, ["render", str(edit), str(cues), "-o", str(out), "--cache-dir", str(out / "cache"),
+                                     *args])
 
 
 def test_cli_exit_codes(project, monkeypatch, tmp_path: Path) -> None:
