@@ -31,13 +31,13 @@ from otio_foley.models.pipeline import FoleyModel, Prompt
 from otio_foley import __version__
 from otio_foley.atomic import write_text_atomic
 from otio_foley.cache import Cache, default_cache_dir
-from otio_foley.cues import load_cue_sheet, match_cues
+from otio_foley.cues import CueSheet, load_cue_sheet, match_cues
 from otio_foley.edit import read_edit, read_shots
 from otio_foley.errors import UserError
 from otio_foley.jobs import StemPlan, Window, plan
 from otio_foley.media import decode_frames, frame_count, probe
 from otio_foley.stems import Stem, write_stem
-from otio_foley.writeback import write_timelines
+from otio_foley.writeback import TARGETS, write_timelines
 
 DEFAULT_TARGETS = ("otio-resolve", "otio-premiere")
 
@@ -96,6 +96,9 @@ def render(edit_path: Path | str, cues_path: Path | str, model: FoleyModel, opti
            *, log: Callable[[str], None] | None = None) -> RenderReport:
     """Render every planned stem of the edit; see the module docstring. Raises UserError on bad input."""
     log = log or _stderr_log
+    unknown = [t for t in options.targets if t not in TARGETS]
+    if unknown:
+        raise UserError(f"unknown target {unknown[0]!r}", fix=f"use one of {', '.join(TARGETS)}")
     started = time.perf_counter()
     timings: dict[str, float] = defaultdict(float)
     outdir = _prepare_output_dir(Path(options.output_dir))
@@ -105,6 +108,7 @@ def render(edit_path: Path | str, cues_path: Path | str, model: FoleyModel, opti
         shots = read_shots(timeline, edit_path, media_root=options.media_root)
         sheet = load_cue_sheet(cues_path)
         matches = match_cues(sheet, shots, allow_unmatched=options.allow_unmatched)
+        _check_model(sheet, model)
         cache = Cache(options.cache_dir or default_cache_dir())
         plans = plan(shots, matches, model, handles=options.handles, only=options.only or None,
                      steps=options.steps, cfg=options.cfg, seed=options.seed, cache=cache)
@@ -140,6 +144,24 @@ def render(edit_path: Path | str, cues_path: Path | str, model: FoleyModel, opti
         if result.status == "failed":
             log(f"FAILED {result.plan.file_name}: {result.error}")
     return RenderReport(results, timelines, manifest, review, dict(timings))
+
+
+def cue_sheet_model(cues_path: Path | str) -> str | None:
+    """The model the cue sheet asks for (its `defaults: model:`), so `render` without --model uses it."""
+    names = {src.model for cue in load_cue_sheet(cues_path).clips for src in cue.sources if src.model}
+    if len(names) > 1:
+        raise UserError(f"the cue sheet names several models ({', '.join(sorted(names))})", path=str(cues_path),
+                        fix="one render uses one model: keep one `model:` in defaults, or pass --model")
+    return names.pop() if names else None
+
+
+def _check_model(sheet: CueSheet, model: FoleyModel) -> None:
+    """A cue asking for another model than the one loaded is an error, not a silent substitution."""
+    for cue in sheet.clips:
+        for src in cue.sources:
+            if src.model and src.model not in (model.name, str(getattr(model, "path", ""))):
+                raise UserError(f"asks for model {src.model!r} but this render uses {model.name!r}",
+                                where=src.where, fix=f"pass --model {src.model} or remove `model:` from the cue sheet")
 
 
 def _render_shot(results: list[StemResult], model: FoleyModel, cache: Cache, options: RenderOptions,
