@@ -103,3 +103,10 @@ def test_unreadable_media_names_file_and_clip(tmp_path: Path) -> None:
     assert str(bad) in message and "sh010" in message and "\n" not in message
     with pytest.raises(UserError, match="missing.mp4"):
         decode_frames(tmp_path / "missing.mp4", 0.0, 4, fps=25, size=32, clip="sh020")
+
+
+@pytest.mark.parametrize("speed", [0.0, 0.5, 2.0])
+def test_retime_speed_follows_record_time(tmp_path: Path, speed: float) -> None:
+    path = write_video(tmp_path / "v.mp4", Fraction(25), 100)
+    frames = decode_frames(path, 0.4, 20, fps=25, size=32, speed=speed)
+    assert [read_index(f.numpy()) for f in frames] == [int(10 + i * speed + 1e-6) for i in range(20)]

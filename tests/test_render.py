@@ -187,3 +187,6 @@ def test_cli_exit_codes(project, monkeypatch, tmp_path: Path) -> None:
     assert unwritable.exit_code == 2 and "output folder" in unwritable.stderr and "Traceback" not in unwritable.output
     missing = cli((edit, project[1].with_name("nope.yaml"), project[2]), monkeypatch=monkeypatch)
     assert missing.exit_code == 2 and "nope.yaml" in missing.stderr
+    cues.write_text("version: 1\ndefaults:\n  model: selva-s16k\n" + CUES.split("\n", 1)[1])
+    other_model = cli(project, monkeypatch=monkeypatch)  # the stand-in is not the model the sheet asks for
+    assert other_model.exit_code == 2 and "asks for model 'selva-s16k'" in other_model.stderr
