@@ -190,3 +190,15 @@ def test_cli_exit_codes(project, monkeypatch, tmp_path: Path) -> None:
     cues.write_text("version: 1\ndefaults:\n  model: selva-s16k\n" + CUES.split("\n", 1)[1])
     other_model = cli(project, monkeypatch=monkeypatch)  # the stand-in is not the model the sheet asks for
     assert other_model.exit_code == 2 and "asks for model 'selva-s16k'" in other_model.stderr
+
+
+@pytest.mark.parametrize("edit_name,rate,frames", [("edit_25fps.otio", 25.0, 75), ("edit_23976.otio", 24000 / 1001, 72)])
+def test_example_edits_render(tmp_path: Path, edit_name: str, rate: float, frames: int) -> None:
+    examples = TESTS.parent / "examples"
+    report = render(examples / edit_name, examples / "cues.yaml", StandInModel(),
+                    RenderOptions(output_dir=tmp_path / "out", cache_dir=tmp_path / "cache", review=False),
+                    log=lambda line: None)
+    assert report.exit_code == 0 and len(report.results) == 6
+    first = next(r for r in report.results if r.plan.shot.name == "sh010")
+    samples = len(sf.read(first.path)[0])
+    assert samples == int(np.ceil(frames * 48000 / rate)) + int(np.ceil(frames * 48000 / rate)) % 2
