@@ -103,14 +103,19 @@ def _waveform(audio: np.ndarray) -> Image.Image:
     return img
 
 
-def _spectrogram(audio: np.ndarray, rate: int, n_fft: int = 1024) -> Image.Image:
-    """Magnitude STFT in dB (80 dB range, low frequencies at the bottom), stretched to the time axis."""
+def _spectrogram(audio: np.ndarray, rate: int, n_fft: int = 2048) -> Image.Image:
+    """Magnitude STFT in dB (80 dB below the stem's peak to white), on a log-frequency axis from 40 Hz
+    to Nyquist (where Foley lives; a linear axis spends most rows on empty highs), low at the bottom."""
     hop = max(1, len(audio) // WIDTH)
     padded = np.pad(audio, (n_fft // 2, n_fft // 2))
     starts = np.arange(0, max(1, len(padded) - n_fft + 1), hop)
     windows = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[starts] * np.hanning(n_fft)
-    db = 20 * np.log10(np.abs(np.fft.rfft(windows, axis=1)).T + 1e-6)
-    level = np.clip((db - (db.max() - 80.0)) / 80.0, 0.0, 1.0)[::-1]
+    magnitude = np.abs(np.fft.rfft(windows, axis=1))  # (frames, bins)
+    bins = np.fft.rfftfreq(n_fft, 1.0 / rate)
+    rows = np.geomspace(40.0, rate / 2, SPEC_H)[::-1]
+    picked = magnitude[:, np.clip(np.searchsorted(bins, rows), 0, len(bins) - 1)].T  # (SPEC_H, frames)
+    db = 20 * np.log10(picked + 1e-9)
+    level = np.clip((db - (db.max() - 80.0)) / 80.0, 0.0, 1.0)
     stops = np.linspace(0, 1, len(_PALETTE_STOPS))
     rgb = np.stack([np.interp(level, stops, _PALETTE_STOPS[:, c]) for c in range(3)], -1).astype(np.uint8)
     return Image.fromarray(rgb).resize((WIDTH, SPEC_H), Image.Resampling.BILINEAR)
@@ -156,5 +161,5 @@ def _wrap(text: str, width: int) -> str:
 
 def _png_bytes(img: Image.Image) -> bytes:
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
+    img.save(buf, format="PNG", compress_level=3)
     return buf.getvalue()
