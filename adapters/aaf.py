@@ -14,6 +14,7 @@ from fractions import Fraction
 import aaf2
 import opentimelineio as otio
 
+from otio_foley.stems import exact_rate
 from otio_foley.writeback import NAMESPACE, foley_tracks, media_path
 
 
@@ -23,7 +24,7 @@ def write_to_file(input_otio: otio.schema.Timeline, filepath: str) -> None:
     if not clips:
         raise ValueError("the timeline has no otio-foley stems to write as AAF")
     rate = clips[0].source_range.duration.rate
-    edit_rate = Fraction(rate).limit_denominator(1001)
+    edit_rate = exact_rate(rate)
     start = input_otio.global_start_time
     start_frame = round(start.value_rescaled_to(rate)) if start is not None else 0
     length = max(round(t.duration().value_rescaled_to(rate)) for t in tracks)

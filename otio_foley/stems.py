@@ -71,9 +71,28 @@ def stem_basename(*parts: object, suffix: str = ".wav") -> str:
     return name[:180] + suffix
 
 
+def exact_rate(frame_rate: float) -> Fraction:
+    """The frame rate as a fraction; 23.976, 29.97… (as FCP7 XML readers give them) snap to the NTSC
+    rate they stand for, 24000/1001…, so sample counts don't drift over long timelines."""
+    nearest = otio.opentime.RationalTime.nearest_valid_timecode_rate(frame_rate)
+    rate = nearest if abs(nearest - frame_rate) < 0.01 else frame_rate
+    return Fraction(rate).limit_denominator(1001)
+
+
 def samples_for_frames(frames: int, frame_rate: float, sample_rate: int) -> int:
     """Samples needed to cover `frames` whole frames (rounded up: 29.97 fps is 1601.6 samples/frame)."""
-    return math.ceil(Fraction(frames) * sample_rate / Fraction(frame_rate).limit_denominator(1001))
+    return math.ceil(Fraction(frames) * sample_rate / exact_rate(frame_rate))
+
+
+def bwf_time_reference(record_start: otio.opentime.RationalTime, head_frames: int,
+                       sample_rate: int = 48000) -> int:
+    """BWF TimeReference for a stem: its FIRST sample (head handle included) in samples since midnight.
+
+    `record_start` is the body's record timecode as a time (timeline global_start_time + the record
+    range start); days wrap, as timecode does.
+    """
+    first = record_start - otio.opentime.RationalTime(head_frames, record_start.rate)
+    return round(first.value_rescaled_to(sample_rate)) % (24 * 3600 * sample_rate)
 
 
 def write_stem(path: Path | str, audio: np.ndarray, *, source_rate: int, time_reference_samples: int,
@@ -82,8 +101,9 @@ def write_stem(path: Path | str, audio: np.ndarray, *, source_rate: int, time_re
     """Write mono `audio` (float, full scale 1.0, at `source_rate`) as a Broadcast WAV at `path`.
 
     `frames` fixes the length to that many frames of `frame_rate` (silence-padded or trimmed);
-    without it the audio is padded up to whole frames. `time_reference_samples` is the record start
-    in samples (at `sample_rate`) since midnight, for timecode spotting in NLEs and DAWs.
+    without it the audio is padded up to whole frames. `time_reference_samples` is the time of the
+    file's first sample in samples (at `sample_rate`) since midnight, for timecode spotting in NLEs
+    and DAWs: see `bwf_time_reference`.
     """
     if bit_depth not in _FORMATS:
         raise ValueError(f"bit_depth must be one of {sorted(_FORMATS)}, got {bit_depth}")
@@ -94,7 +114,7 @@ def write_stem(path: Path | str, audio: np.ndarray, *, source_rate: int, time_re
     x = x * 10.0 ** (gain_db / 20.0)
 
     if frames is None:
-        frames = math.ceil(Fraction(len(x)) * Fraction(frame_rate).limit_denominator(1001) / sample_rate)
+        frames = math.ceil(Fraction(len(x)) * exact_rate(frame_rate) / sample_rate)
     n = samples_for_frames(frames, frame_rate, sample_rate)
     n += n % 2
     x = np.concatenate([x[:n], np.zeros(max(0, n - len(x)))])

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlparse
 import opentimelineio as otio
 
 from otio_foley import __version__
+from otio_foley.errors import UserError
 from otio_foley.stems import Stem
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
@@ -61,16 +62,22 @@ def write_timelines(timeline: otio.schema.Timeline, stems: list[Stem], outdir: P
     """Write the foley timeline once per target into `outdir`; returns {target: file}.
 
     Each file is written under a temporary name in `outdir` and renamed when complete. `timeline`
-    (the edit as read from `edit_path`) is not modified.
+    (the edit as read from `edit_path`) is not modified. File names: `<edit>.foley<target suffix>`.
+    An unknown target name is the user's mistake (UserError); a missing stem file is ours.
     """
     targets = list(targets)
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:
-        raise ValueError(f"unknown write-back target(s) {unknown}; known: {sorted(TARGETS)}")
+        raise UserError(f"unknown output target(s) {', '.join(unknown)}",
+                        fix=f"choose from {', '.join(TARGETS)}")
+    missing = [str(s.path) for s in stems if not Path(s.path).is_file()]
+    if missing:
+        raise FileNotFoundError(f"stems not written yet: {missing}")
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     result = foley_timeline(timeline, stems, edit_path=edit_path)
-    base = Path(edit_path).name.split(".foley.")[0].split(".")[0] or "edit"
+    name = Path(edit_path).name  # rendering onto our own output: edit.foley.resolve.otio -> edit
+    base = name.split(".foley.")[0] if ".foley." in name else Path(name).stem
     written = {}
     for name in targets:
         target = TARGETS[name]
