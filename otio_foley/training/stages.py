@@ -51,6 +51,15 @@ def train_only(module: nn.Module, named: Iterable[tuple[str, nn.Parameter]]) -> 
     return names
 
 
+# Generator parameters that are data, not weights: latent statistics and the stored null-text encoding.
+GENERATOR_CONSTANTS = ("latent_mean", "latent_std", "empty_string_feat")
+
+
+def generator_trainables(generator: FlowGenerator) -> Iterable[tuple[str, nn.Parameter]]:
+    """Every generator weight (stage 2 run from scratch), never the stored constants."""
+    return ((n, p) for n, p in generator.named_parameters() if n not in GENERATOR_CONSTANTS)
+
+
 def flow_matching_loss(generator: FlowGenerator, latents: torch.Tensor, sync_f: torch.Tensor,
                        text_f: torch.Tensor, duration: float, g: torch.Generator, null_prob: float,
                        text_drop: float = 0.0) -> torch.Tensor:
