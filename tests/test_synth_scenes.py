@@ -99,3 +99,10 @@ def test_beacon_beeps_exactly_on_lit_frames():
     loud = np.array([np.abs(stem[int(round(n / scene.fps * sr)):][:window]).mean() for n in range(len(lit))])
     assert lit.any() and (~lit).any()
     assert np.array_equal(lit, loud > 0.1 * loud.max())
+
+
+def test_sound_and_captions_do_not_depend_on_resolution():
+    small, large = make_scene(21, size=32, duration=1.0, sources=2), make_scene(21, size=(90, 160), duration=1.0,
+                                                                               sources=2)
+    assert small.captions == large.captions and small.events == large.events
+    assert all(np.array_equal(small.stems[k], large.stems[k]) for k in small.stems)
