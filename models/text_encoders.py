@@ -110,10 +110,11 @@ class T5TextEncoder(CachedTextEncoder):
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> T5TextEncoder:
-        """A Hugging Face snapshot folder of google/flan-t5-base (config, weights, tokenizer); offline."""
-        from transformers import T5EncoderModel, T5TokenizerFast
+        """A Hugging Face snapshot folder of google/flan-t5-base (config, weights, tokenizer); offline.
+        The tokenizer class comes from the folder's tokenizer_config.json (T5's for flan-t5-base)."""
+        from transformers import AutoTokenizer, T5EncoderModel
 
-        tokenizer = T5TokenizerFast.from_pretrained(str(folder), local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         return cls(tokenizer, T5EncoderModel.from_pretrained(str(folder), local_files_only=True))
 
     def to(self, device: torch.device | str) -> T5TextEncoder:
@@ -236,13 +237,15 @@ class ClipTextEncoder(CachedTextEncoder):
 
     @classmethod
     def from_open_clip_state(cls, tokenizer: ClipTokenizer, state_dict: dict[str, torch.Tensor],
-                             config=None) -> ClipTextEncoder:
-        """Build from an open_clip state dict (text keys suffice); strict, shapes checked by the caller."""
+                             config=None, source: str = "CLIP checkpoint") -> ClipTextEncoder:
+        """Build from an open_clip state dict (its text keys suffice); strict, errors name `source`."""
         from transformers import CLIPTextModel
+
+        from .checkpoints import load_checked
 
         with torch.device("meta"):  # a random init of the full tower takes ~20 s on 2 cores; skip it
             model = CLIPTextModel(config or clip_text_config())
-        model.load_state_dict(convert_open_clip_text(state_dict), strict=True, assign=True)
+        load_checked(model, convert_open_clip_text(state_dict), source, assign=True)
         # The one non-persistent buffer (position ids) is not in any checkpoint: rebuild it for real.
         positions = model.embeddings.position_embedding.num_embeddings
         model.embeddings.register_buffer("position_ids", torch.arange(positions)[None], persistent=False)
