@@ -8,7 +8,6 @@ buffers, so one network serves any clip length.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Iterator
 
@@ -98,7 +97,7 @@ def apply_rope(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
     """Rotate adjacent channel pairs (2i, 2i+1) of (B, H, N, head_dim) by `rot`, computed in fp32."""
     with torch.autocast(device_type="cuda", enabled=False):
         pairs = x.float().unflatten(-1, (-1, 1, 2))  # (B, H, N, hd/2, 1, 2)
-        out = (rot * pairs).sum(-1)  # (B, H, N, hd/2, 2)
+        out = rot[..., 0] * pairs[..., 0] + rot[..., 1] * pairs[..., 1]  # (B, H, N, hd/2, 2)
         return out.flatten(-2).to(x.dtype)
 
 

@@ -76,7 +76,10 @@ class AudioDecoder(Protocol):
 
 class ImageEncoder(Protocol):
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
-        """Frames (N, 3, H, W) in [-1, 1] -> CLIP image features (N, clip_dim)."""
+        """Frames (N, 3, H, W) in [-1, 1] -> CLIP image features (N, clip_dim).
+
+        The encoder resizes and normalises for its own model (officially 384 px with CLIP mean/std).
+        """
         ...
 
 
@@ -102,9 +105,10 @@ class SelVAPipeline:
                  window_seconds: float = 8.0) -> None:
         if mode == "selva" and video_text_encoder is None:
             raise ValueError("SelVA mode needs the video-side text encoder")
-        if audio_decoder.latent_dim != generator.config.latent_dim:
-            raise ValueError(f"decoder latent_dim {audio_decoder.latent_dim} != generator "
-                             f"{generator.config.latent_dim}")
+        ours = (audio_decoder.latent_dim, audio_decoder.sample_rate)
+        theirs = (generator.config.latent_dim, generator.config.sample_rate)
+        if ours != theirs:
+            raise ValueError(f"audio decoder (latent_dim, sample_rate) {ours} != generator's {theirs}")
         self.name, self.checksum, self.mode = name, checksum, mode
         self.generator, self.video_encoder, self.audio_decoder = generator, video_encoder, audio_decoder
         self.generator_text_encoder, self.video_text_encoder = generator_text_encoder, video_text_encoder

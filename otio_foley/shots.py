@@ -22,7 +22,9 @@ class Shot:
     visible_range: otio.opentime.TimeRange  # record range widened under transitions
     media_path: Path | None  # None: missing or generator media (see media_problem)
     source_range: otio.opentime.TimeRange | None  # media time of visible_range, retime applied
+    # (freeze: the one held frame; computed from the edit even when the media is missing)
     time_scalar: float = 1.0  # LinearTimeWarp scalar; 0.0 = freeze frame
     media_problem: str | None = None  # why media_path is None, for the user
     markers: tuple[str, ...] = ()  # names/comments of markers on the clip
     metadata: dict = field(default_factory=dict, compare=False, hash=False)  # producer metadata
+    warnings: tuple[str, ...] = ()  # things the user should check (e.g. retimed clip), shown by the CLI

@@ -21,12 +21,16 @@ VIDEO = SynchformerConfig(embed_dim=32, depth=1, num_heads=2, image_size=32)
 
 
 def randomize(module: nn.Module, seed: int) -> nn.Module:
-    """Random non-zero weights everywhere (the training init zeroes adaLN, which would hide most bugs)."""
+    """Random non-zero weights everywhere, as the parity fixtures draw them (the training init zeroes adaLN and
+    makes TextSynch's cross block an identity, which would hide most bugs)."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for p in module.parameters():
-            fan_in = p[0].numel() if p.dim() > 1 else 1
-            p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5 * (0.5 if p.dim() > 1 else 0.2))
+        for name, p in module.named_parameters():
+            noise = torch.randn(p.shape, generator=g)
+            if p.dim() > 1:
+                p.copy_(noise / p[0].numel() ** 0.5)
+            else:
+                p.copy_(noise * 0.1 + (1.0 if "norm" in name else 0.0))
     return module.eval()
 
 
@@ -238,3 +242,27 @@ def test_selva_conditions_video_per_prompt_and_offscreen_ignores_video() -> None
 def test_missing_frames_for_onscreen_prompt_is_an_error() -> None:
     with pytest.raises(ValueError, match="frames are required"):
         make_pipeline().generate(None, PROMPTS[:1], duration=2.0, steps=1)
+
+
+def test_pipeline_with_the_real_16k_audio_decoder() -> None:
+    """The protocol holds for models/audio_decoder.py: waveform of round(duration * 16000) samples."""
+    from otio_foley.models.audio_decoder import audio_decoder_16k
+
+    decoder = audio_decoder_16k(vae_hidden_dim=16, vocoder_channels=64).eval()
+    config = GeneratorConfig(**{**TINY.__dict__, "latent_dim": 20})
+    pipe = SelVAPipeline(name="test", checksum="0", generator=randomize(FlowGenerator(config), 4),
+                         video_encoder=randomize(Synchformer(VIDEO), 1), audio_decoder=decoder,
+                         generator_text_encoder=HashTextEncoder(24), mode="mmaudio", frame_size=32)
+    audio = pipe.generate(frames(1.3), [Prompt("door slam")], duration=1.3, steps=2)
+    assert audio.shape == (1, 20800) and torch.isfinite(audio).all() and audio.abs().max() <= 1
+
+
+def test_negative_prompt_replaces_the_stored_empty_string_only_when_given() -> None:
+    pipe = make_pipeline()
+    clip, prompts = frames(2.0), [Prompt("dog barking"), Prompt("dog barking", negative="music")]
+    before = pipe.generate(clip, prompts, duration=2.0, steps=2)
+    with torch.no_grad():
+        pipe.generator.empty_string_feat.mul_(-1)
+    after = pipe.generate(clip, prompts, duration=2.0, steps=2)
+    assert not torch.allclose(before[0], after[0], atol=1e-3)  # empty negative: the stored feature
+    torch.testing.assert_close(before[1], after[1])  # given negative: its own encoding
