@@ -28,7 +28,7 @@ from .pipeline import FoleyModel, SelVAPipeline
 
 SELVA_LICENCE = ("no licence published by SelVA; its generator is fine-tuned from MMAudio weights "
                  "(CC-BY-NC 4.0), so treat it as CC-BY-NC 4.0: non-commercial use only")
-MMAUDIO_LICENCE = "CC-BY-NC 4.0 (MMAudio README: checkpoints are non-commercial; the HF card metadata says MIT)"
+MMAUDIO_LICENCE = "CC-BY-NC 4.0, non-commercial (MMAudio checkpoints, per its README)"
 DFN_LICENCE = "Apple Sample Code License (apple/DFN5B-CLIP-ViT-H-14-384)"
 T5_LICENCE = "Apache-2.0 (google/flan-t5-base)"
 OPENAI_CLIP_LICENCE = "MIT (OpenAI CLIP tokenizer)"
@@ -118,9 +118,8 @@ def _official_spec(mode: str, generator: str) -> OfficialSpec:
     )
 
 
-def _mmaudio_card(variant: str, md5: str, size: str) -> ModelCard:
+def _mmaudio_card(name: str, variant: str, md5: str, size: str) -> ModelCard:
     sixteen = variant.endswith("16k")
-    name = "mmaudio-" + variant.replace("_", "-").replace("small-", "s").replace("medium-", "m").replace("large-", "l")
     return ModelCard(
         name=name,
         summary=f"MMAudio {variant} (holistic: every prompt hears the whole scene)",
@@ -153,11 +152,11 @@ def _cards() -> dict[str, ModelCard]:
                                      "ships with otio-foley; MiniLM text encoder Apache-2.0")},
     )
     cards = [selva, tiny] + [
-        _mmaudio_card("small_16k", "af93cde404179f58e3919ac085b8033b", "601M"),
-        _mmaudio_card("small_44k", "babd74c884783d13701ea2820a5f5b6d", "601M"),
-        _mmaudio_card("medium_44k", "5a56b6665e45a1e65ada534defa903d0", "2.4G"),
-        _mmaudio_card("large_44k", "fed96c325a6785b85ce75ae1aafd2673", "3.9G"),
-        _mmaudio_card("large_44k_v2", "01ad4464f049b2d7efdaa4c1a59b8dfe", "3.9G"),
+        _mmaudio_card("mmaudio-s16k", "small_16k", "af93cde404179f58e3919ac085b8033b", "601M"),
+        _mmaudio_card("mmaudio-s44k", "small_44k", "babd74c884783d13701ea2820a5f5b6d", "601M"),
+        _mmaudio_card("mmaudio-m44k", "medium_44k", "5a56b6665e45a1e65ada534defa903d0", "2.4G"),
+        _mmaudio_card("mmaudio-l44k", "large_44k", "fed96c325a6785b85ce75ae1aafd2673", "3.9G"),
+        _mmaudio_card("mmaudio-l44k-v2", "large_44k_v2", "01ad4464f049b2d7efdaa4c1a59b8dfe", "3.9G"),
     ]
     return {card.name: card for card in cards}
 
