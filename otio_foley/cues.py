@@ -138,11 +138,16 @@ def _compose(path: Path) -> tuple[yaml.Node | None, _Document]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
-        problem = exc.problem or exc.context or "syntax error"
-        raise UserError(f"broken YAML: {problem}", where=where, fix="check indentation, colons and quotes") from None
+        raise _yaml_error(exc, name) from None
     return node, _Document(name)
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, name: str) -> UserError:
+    """Syntax errors and unsafe/unknown tags (`!!python/object`) alike, at their line:column."""
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
+    problem = exc.problem or exc.context or "syntax error"
+    return UserError(f"broken YAML: {problem}", where=where, fix="check indentation, colons and quotes")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -213,7 +218,10 @@ def load_cue_sheet(path: str | Path) -> CueSheet:
     node, doc = _compose(path)
     if node is None:
         raise UserError("the cue sheet is empty", path=str(path), fix="start from `otio-foley cues init EDIT`")
-    data = doc.build(node)
+    try:
+        data = doc.build(node)
+    except yaml.MarkedYAMLError as exc:
+        raise _yaml_error(exc, str(path)) from None
     validator = jsonschema.Draft202012Validator(_schema())
     errors = list(validator.iter_errors(data))
     if errors:

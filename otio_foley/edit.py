@@ -69,7 +69,7 @@ def read_edit(path: str | os.PathLike, *, rate: float | None = None,
             raise UserError(f"--media-root {old}={new}: folder {new!r} does not exist", fix="check the NEW part")
     kwargs: dict = {}
     if suffix == ".edl":
-        kwargs["rate"] = rate
+        kwargs["rate"] = timecode_rate(rate)  # EDL timecodes need an exact SMPTE rate (23.976 -> 24000/1001)
     bundle_dir = None
     if suffix == ".otioz":
         bundle_dir = Path(tempfile.mkdtemp(prefix="otio-foley-otioz-"))
@@ -188,15 +188,27 @@ def timecode_rate(rate: float) -> float:
     return rate if RT.is_valid_timecode_rate(rate) else RT.nearest_valid_timecode_rate(rate)
 
 
-def record_timecode(timeline: otio.schema.Timeline, start: otio.opentime.RationalTime, rate: float) -> str:
-    """Timecode of a timeline-relative time: global_start_time + start, non-drop-frame.
+def is_drop_frame(timeline: otio.schema.Timeline, rate: float) -> bool:
+    """Whether the edit counts drop-frame timecode, which OTIO does not record.
 
-    Non-drop-frame because OTIO does not record which one the editor used; cue sheets may use either
-    (`;` marks drop-frame).
+    Only 29.97/59.94 can be drop-frame. Editors start timelines on a whole second (01:00:00;00 is frame
+    107892, 01:00:00:00 frame 108000), so a start that is a whole second only when counted drop-frame
+    means drop-frame; anything else is shown non-drop-frame.
     """
     tc_rate = timecode_rate(rate)
+    if round(tc_rate, 2) not in (29.97, 59.94) or timeline.global_start_time is None:
+        return False
+    start = timeline.global_start_time.rescaled_to(tc_rate)
+    return (otio.opentime.to_timecode(start, tc_rate, drop_frame=True).endswith(";00")
+            and not otio.opentime.to_timecode(start, tc_rate, drop_frame=False).endswith(":00"))
+
+
+def record_timecode(timeline: otio.schema.Timeline, start: otio.opentime.RationalTime, rate: float) -> str:
+    """Timecode of a timeline-relative time: global_start_time + start (`;` before frames = drop-frame)."""
+    tc_rate = timecode_rate(rate)
     origin = timeline.global_start_time or RT(0, tc_rate)
-    return otio.opentime.to_timecode((origin + start).rescaled_to(tc_rate), tc_rate, drop_frame=False)
+    return otio.opentime.to_timecode((origin + start).rescaled_to(tc_rate), tc_rate,
+                                     drop_frame=is_drop_frame(timeline, rate))
 
 
 def timeline_rate(timeline: otio.schema.Timeline) -> float:

@@ -97,7 +97,9 @@ class StemPlan:
     head_frames: int  # material before the body: transition overlap + handles
     tail_frames: int  # material after the body
     duration: float  # seconds of the whole file (head + body + tail)
-    source_range: otio.opentime.TimeRange | None  # media under the whole file; None = text only
+    # media under the whole file; None = text only. Handles may reach past the media's ends: the decoder
+    # holds the edge frame there.
+    source_range: otio.opentime.TimeRange | None
     windows: tuple[Window, ...]
     estimated_seconds: float | None  # time to generate the uncached windows; None = unknown cost
 

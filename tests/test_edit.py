@@ -135,7 +135,8 @@ def test_no_global_start_time_counts_from_zero(tmp_path):
     assert shot.record_start_tc == "00:00:01:05" and shot.rate == 25
 
 
-def test_fcp7_xml_reads_like_the_otio(tmp_path):
+def one_clip_edit(tmp_path, suffix: str, **write_args):
+    """A 25 fps edit with one clip at 01:00:00:05 written as `suffix`; returns its only shot and the media."""
     fps = 25.0
     media = make_media(tmp_path / "m" / "a.mov")
     tl = otio.schema.Timeline(name="seq", global_start_time=RT(90000, fps))
@@ -145,9 +146,14 @@ def test_fcp7_xml_reads_like_the_otio(tmp_path):
     item.media_reference.available_range = TR(RT(0, fps), RT(100, fps))
     track.append(item)
     tl.tracks.append(track)
-    path = tmp_path / "edit.xml"
-    otio.adapters.write_to_file(tl, str(path))
+    path = tmp_path / f"edit{suffix}"
+    otio.adapters.write_to_file(tl, str(path), **write_args)
     (shot,) = read_shots(read_edit(path), path)
+    return shot, media
+
+
+def test_fcp7_xml_reads_like_the_otio(tmp_path):
+    shot, media = one_clip_edit(tmp_path, ".xml")
     assert (shot.name, frames(shot.record_range), shot.record_start_tc) == ("shot1", (5, 30), "01:00:00:05")
     assert shot.media_path == media.resolve() and frames(shot.source_range) == (10, 30)
 
@@ -193,3 +199,10 @@ def test_build_edit_is_deterministic(tmp_path):
     a = otio.adapters.write_to_string(build_edit(tmp_path, 25))
     b = otio.adapters.write_to_string(build_edit(tmp_path, 25))
     assert a == b
+
+
+def test_aaf_reads_like_the_otio(tmp_path):
+    pytest.importorskip("otio_aaf_adapter")
+    shot, media = one_clip_edit(tmp_path, ".aaf", use_empty_mob_ids=True)
+    assert (shot.name, frames(shot.record_range), shot.record_start_tc) == ("shot1", (5, 30), "01:00:00:05")
+    assert shot.media_path == media.resolve() and frames(shot.source_range) == (10, 30)
