@@ -6,10 +6,18 @@ implement it; `otio_foley.models.registry.load_model` builds one by name.
 """
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Literal, Protocol, Sequence
 
 import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .flow_matching import euler_sample, guided_velocity
+from .generator import FlowGenerator
+from .sequence import CLIP_FPS, SYNC_FPS, SequenceLengths, min_duration
+from .synchformer import segment_frames
 
 
 @dataclass(frozen=True)
@@ -47,3 +55,162 @@ class FoleyModel(Protocol):
         (None when every prompt is offscreen). The video trunk runs once for all K prompts.
         """
         ...
+
+
+# ------------------------------------------------------------------------------------- SelVA / MMAudio
+
+class TextEncoder(Protocol):
+    """`encoder(texts) -> (features (B, L, D) float32, mask (B, L) bool, True = keep)`, cached per string."""
+
+    def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+class AudioDecoder(Protocol):
+    sample_rate: int
+    latent_dim: int
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Un-normalised latents (B, N, latent_dim) -> waveform (B, samples)."""
+        ...
+
+
+class ImageEncoder(Protocol):
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frames (N, 3, H, W) in [-1, 1] -> CLIP image features (N, clip_dim).
+
+        The encoder resizes and normalises for its own model (officially 384 px with CLIP mean/std).
+        """
+        ...
+
+
+Mode = Literal["selva", "mmaudio"]
+
+
+class SelVAPipeline:
+    """SelVA (text-selective) or MMAudio (holistic) Foley generation from its components.
+
+    mode "selva": `video_encoder` is TextSynch (`encode_trunk(segments)`, `condition(trunk, text_f, mask)`),
+    conditioned per prompt on `video_text_encoder` (FLAN-T5) features; CLIP-video is always the learned null.
+    mode "mmaudio": `video_encoder(segments)` is a plain Synchformer, shared by every prompt; CLIP image
+    features come from `image_encoder` when given (on frames resampled to 8 fps), else the learned null.
+    In both modes the generator reads `generator_text_encoder` (CLIP text) features, offscreen prompts get
+    null video features (text only), and the unconditional CFG branch uses null clip, null sync and the
+    negative prompt's text (the stored empty-string feature when the negative prompt is empty).
+    """
+
+    def __init__(self, *, name: str, checksum: str, generator: FlowGenerator, video_encoder: nn.Module,
+                 audio_decoder: AudioDecoder, generator_text_encoder: TextEncoder,
+                 video_text_encoder: TextEncoder | None = None, image_encoder: ImageEncoder | None = None,
+                 mode: Mode = "selva", fps: float = SYNC_FPS, frame_size: int = 224,
+                 window_seconds: float = 8.0) -> None:
+        if mode == "selva" and video_text_encoder is None:
+            raise ValueError("SelVA mode needs the video-side text encoder")
+        ours = (audio_decoder.latent_dim, audio_decoder.sample_rate)
+        theirs = (generator.config.latent_dim, generator.config.sample_rate)
+        if ours != theirs:
+            raise ValueError(f"audio decoder (latent_dim, sample_rate) {ours} != generator's {theirs}")
+        self.name, self.checksum, self.mode = name, checksum, mode
+        self.generator, self.video_encoder, self.audio_decoder = generator, video_encoder, audio_decoder
+        self.generator_text_encoder, self.video_text_encoder = generator_text_encoder, video_text_encoder
+        self.image_encoder = image_encoder
+        self.sample_rate = audio_decoder.sample_rate
+        self.fps, self.frame_size, self.window_seconds = fps, frame_size, window_seconds
+        self.min_seconds = min_duration()
+
+    @property
+    def device(self) -> torch.device:
+        return self.generator.latent_mean.device
+
+    def to(self, device: torch.device | str) -> SelVAPipeline:
+        """Move the networks; text encoders return CPU tensors that are moved on use."""
+        for part in (self.generator, self.video_encoder, self.audio_decoder, self.image_encoder):
+            if isinstance(part, nn.Module):
+                part.to(device)
+        return self
+
+    def _precision(self) -> AbstractContextManager:
+        """bf16 autocast on CUDA as the official inference runs in bf16; fp32 elsewhere. RoPE and the
+        timestep embedding switch autocast off themselves, and the Euler state stays fp32."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    @torch.inference_mode()
+    def generate(self, frames: torch.Tensor | None, prompts: Sequence[Prompt], *, duration: float,
+                 steps: int = 25, cfg: float = 4.5) -> torch.Tensor:
+        """See `FoleyModel.generate`. The K prompts are sampled together: one network call per Euler step."""
+        prompts = list(prompts)
+        samples = round(duration * self.sample_rate)
+        if not prompts:
+            return torch.zeros(0, samples)
+        net, device = self.generator, self.device
+        lengths = net.lengths(duration)
+        onscreen = [p.onscreen for p in prompts]
+        if frames is None and any(onscreen):
+            raise ValueError("frames are required when a prompt is onscreen")
+        with self._precision():
+            sync = self._sync_features(frames, prompts, lengths)
+            clip = self._clip_features(frames, onscreen, lengths)
+            text = self._generator_text([p.text for p in prompts])
+            cond = net.prepare(clip, sync, text, lengths.latent)
+            uncond = net.null_conditions(len(prompts), lengths, self._negative_text(prompts))
+            velocity = guided_velocity(lambda x, t, c: net.velocity(x, t, c).float(), cond, uncond, cfg)
+            latents = euler_sample(velocity, self._noise(prompts, lengths), steps)
+        audio = self.audio_decoder.decode(net.unnormalize(latents)).float()
+        audio = audio[:, :samples]
+        return F.pad(audio, (0, samples - audio.shape[1])).cpu()
+
+    def _noise(self, prompts: list[Prompt], lengths: SequenceLengths) -> torch.Tensor:
+        """x0 per prompt from its own seed, drawn on the CPU so a seed means the same noise on any device."""
+        shape = (lengths.latent, self.generator.config.latent_dim)
+        noise = [torch.randn(shape, generator=torch.Generator().manual_seed(p.seed)) for p in prompts]
+        return torch.stack(noise).to(self.device)
+
+    def _generator_text(self, texts: list[str]) -> torch.Tensor:
+        features, _ = self.generator_text_encoder(texts)
+        return self.generator.fit_text(features.to(self.device))
+
+    def _negative_text(self, prompts: list[Prompt]) -> torch.Tensor | None:
+        """Per-prompt negative text features; rows with an empty negative keep the stored empty-string feature."""
+        rows = [i for i, p in enumerate(prompts) if p.negative]
+        if not rows:
+            return None
+        negative = self.generator.null_text(len(prompts)).clone()
+        negative[rows] = self._generator_text([prompts[i].negative for i in rows]).to(negative.dtype)
+        return negative
+
+    def _segments(self, frames: torch.Tensor, lengths: SequenceLengths) -> torch.Tensor:
+        """(1, S, 16, 3, H, W) sync segments of the first int(fps*duration) frames."""
+        segments = segment_frames(frames[None].to(self.device))
+        if segments.shape[1] < lengths.sync_segments:
+            raise ValueError(f"{frames.shape[0]} frames give {segments.shape[1]} sync segments, "
+                             f"the duration needs {lengths.sync_segments}")
+        return segments[:, : lengths.sync_segments]
+
+    def _sync_features(self, frames: torch.Tensor | None, prompts: list[Prompt],
+                       lengths: SequenceLengths) -> torch.Tensor:
+        """Raw sync features (K, sync_len, sync_dim): per prompt (SelVA) or shared (MMAudio); null offscreen."""
+        sync = self.generator.null_sync(len(prompts), lengths.sync).clone()
+        rows = [i for i, p in enumerate(prompts) if p.onscreen]
+        if not rows:
+            return sync
+        segments = self._segments(frames, lengths)
+        if self.mode == "selva":
+            trunk = self.video_encoder.encode_trunk(segments)  # the frozen ViT runs once for all prompts
+            text_f, mask = self.video_text_encoder([prompts[i].text for i in rows])
+            features = self.video_encoder.condition(trunk, text_f.to(self.device), mask.to(self.device))
+        else:
+            features = self.video_encoder(segments).expand(len(rows), -1, -1)
+        sync[rows] = features.to(sync.dtype)
+        return sync
+
+    def _clip_features(self, frames: torch.Tensor | None, onscreen: list[bool],
+                       lengths: SequenceLengths) -> torch.Tensor:
+        """CLIP image features (K, clip_len, clip_dim): real only in MMAudio mode with an image encoder."""
+        clip = self.generator.null_clip(len(onscreen), lengths.clip).clone()
+        rows = [i for i, on in enumerate(onscreen) if on]
+        if self.mode == "mmaudio" and self.image_encoder is not None and rows:
+            # Sample-and-hold to CLIP_FPS, as the official decoder does on frame timestamps.
+            index = (torch.arange(lengths.clip) * self.fps / CLIP_FPS).long().clamp(max=frames.shape[0] - 1)
+            clip[rows] = self.image_encoder(frames[index].to(self.device)).to(clip.dtype)
+        return clip

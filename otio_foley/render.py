@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import opentimelineio as otio
 import torch
 
 from otio_foley.models.pipeline import FoleyModel, Prompt
@@ -36,7 +37,7 @@ from otio_foley.edit import read_edit, read_shots
 from otio_foley.errors import UserError
 from otio_foley.jobs import StemPlan, Window, plan
 from otio_foley.media import decode_frames, frame_count, probe
-from otio_foley.stems import Stem, write_stem
+from otio_foley.stems import Stem, bwf_time_reference, write_stem
 from otio_foley.writeback import TARGETS, write_timelines
 
 DEFAULT_TARGETS = ("otio-resolve", "otio-premiere")
@@ -116,7 +117,9 @@ def render(edit_path: Path | str, cues_path: Path | str, model: FoleyModel, opti
         for shot in pictured.values():
             probe(shot.media_path, clip=shot.name)  # unreadable media fail now, before any model work
 
-    origin = timeline.global_start_time.to_seconds() if timeline.global_start_time is not None else 0.0
+    origin = timeline.global_start_time  # record TC of timeline time 0, for the BWF time reference
+    if origin is None:
+        origin = otio.opentime.RationalTime(0, shots[0].rate if shots else 24)
     results = [StemResult(p) for p in plans]
     by_shot: dict[int, list[StemResult]] = defaultdict(list)
     for result in results:
@@ -165,7 +168,7 @@ def _check_model(sheet: CueSheet, model: FoleyModel) -> None:
 
 
 def _render_shot(results: list[StemResult], model: FoleyModel, cache: Cache, options: RenderOptions,
-                 outdir: Path, progress: _Progress, origin: float) -> None:
+                 outdir: Path, progress: _Progress, origin: otio.opentime.RationalTime) -> None:
     """Generate the missing windows of every stem of one shot, then write the stems.
 
     The shot's frames are decoded once and shared by all its sources; windows with equal timing and
@@ -244,7 +247,7 @@ def _hold_pad(frames: torch.Tensor, count: int) -> torch.Tensor:
 
 
 def _write_stem_file(result: StemResult, model: FoleyModel, cache: Cache, options: RenderOptions,
-                     outdir: Path, origin: float) -> None:
+                     outdir: Path, origin: otio.opentime.RationalTime) -> None:
     """Join the stem's windows from the cache, trim to its frames and write the BWF (atomically)."""
     p = result.plan
     t0 = time.perf_counter()
@@ -256,10 +259,10 @@ def _write_stem_file(result: StemResult, model: FoleyModel, cache: Cache, option
     rate = p.shot.rate
     body = round(p.record_range.end_time_exclusive().value_rescaled_to(rate)) - round(
         p.record_range.start_time.value_rescaled_to(rate))
-    file_start = origin + p.record_range.start_time.to_seconds() - p.head_frames / rate  # since midnight
     write_stem(path, audio, source_rate=sr, sample_rate=options.sample_rate, bit_depth=options.bit_depth,
                frame_rate=rate, frames=p.head_frames + body + p.tail_frames,
-               time_reference_samples=max(0, round(file_start * options.sample_rate)),
+               time_reference_samples=bwf_time_reference(origin + p.record_range.start_time, p.head_frames,
+                                                         options.sample_rate),
                description=p.source.prompt[:256], gain_db=p.source.gain_db)
     result.path, result.status = path, ("rendered" if result.windows_generated else "cached")
     result.timings["write"] += time.perf_counter() - t0

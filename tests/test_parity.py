@@ -33,7 +33,7 @@ def tolerance(meta: dict, name: str) -> dict | str:
 
 
 def official_class(meta: dict) -> str:
-    return meta["official_class"].split()[0].split("(")[0]
+    return meta["official_class"].split()[0].split("(")[0].rstrip(",")
 
 
 @pytest.mark.parametrize("fixture", fixture_names())

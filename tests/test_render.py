@@ -99,6 +99,9 @@ def test_render_end_to_end_and_rerun(project) -> None:
         assert abs(np.argmax(spectrum) * rate / len(audio) - prompt_pitch(prompt)) < 5  # its own source
     # sources of one clip share one generate call per window; sh010 (2.4 s) needs two windows
     assert sorted(model.calls) == sorted([(2, 2.0, 50), (2, 2.0, 50), (1, 0.6, 15), (1, 0.4, -1)])
+    bwf = by_prompt["bell ringing"].path.read_bytes()  # bext TimeReference: 01:00:00:00 + 60 frames
+    at = bwf.index(b"bext") + 8 + 256 + 32 + 32 + 10 + 8
+    assert int.from_bytes(bwf[at:at + 8], "little") == round((3600 + 60 / 25) * 48000)
     assert all(Path(p).exists() for p in report.timelines.values()) and set(report.timelines) == {
         "otio-resolve", "otio-premiere"}
     resolve = otio.adapters.read_from_file(str(report.timelines["otio-resolve"]))

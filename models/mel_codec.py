@@ -1,0 +1,66 @@
+"""A GAN-free audio back-end for the built-in tiny model: log10-mel frames as the latent, Griffin-Lim back.
+
+SelVA's real back-end is a mel VAE plus BigVGAN, neither of which can be trained on a CPU in an hour.
+Log-mel frames are already a compact, smooth latent for the synthetic classes, and Griffin-Lim
+(torchaudio) inverts them without any learned weights, so the tiny model trains only its flow network
+and its video encoder. It exposes the AudioDecoder API the pipeline codes against: `sample_rate`,
+`latent_dim`, `decode(latents (B, N, latent_dim)) -> (B, samples)`, plus `encode` for training.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torchaudio
+from torch import nn
+
+
+@dataclass(frozen=True)
+class MelCodecConfig:
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    hop: int = 256
+    n_mels: int = 40
+    f_max: float = 8000.0
+    floor: float = 1e-5  # log10 floor, as in the official 16 kHz mel converter
+    griffin_lim_iters: int = 32
+
+
+class MelCodec(nn.Module):
+    """waveform <-> log10 magnitude mel frames at sample_rate / hop frames per second."""
+
+    def __init__(self, cfg: MelCodecConfig = MelCodecConfig()) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.sample_rate = cfg.sample_rate
+        self.latent_dim = cfg.n_mels
+        self.hop = cfg.hop
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop, n_mels=cfg.n_mels,
+            f_max=cfg.f_max, power=1.0, norm="slaney", mel_scale="slaney", center=True)
+        self.inverse_mel = torchaudio.transforms.InverseMelScale(
+            n_stft=cfg.n_fft // 2 + 1, n_mels=cfg.n_mels, sample_rate=cfg.sample_rate, f_max=cfg.f_max,
+            norm="slaney", mel_scale="slaney")
+        self.griffin_lim = torchaudio.transforms.GriffinLim(
+            n_fft=cfg.n_fft, hop_length=cfg.hop, power=1.0, n_iter=cfg.griffin_lim_iters,
+            rand_init=False)  # zero-phase start: deterministic, no global RNG use
+
+    def frames(self, seconds: float) -> int:
+        """Latent length for a duration: ceil(samples / hop), the official latent rule with no downsampling."""
+        return math.ceil(seconds * self.sample_rate / self.hop)
+
+    def encode(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(B, samples) float -> (B, ceil(samples / hop), n_mels) log10 mel (frame k centred at k * hop)."""
+        n = waveform.shape[-1]
+        frames = -(-n // self.hop)
+        padded = torch.nn.functional.pad(waveform.float(), (0, frames * self.hop - n))
+        mel = self.mel(padded)[..., :frames]
+        return torch.log10(mel.clamp_min(self.cfg.floor)).transpose(1, 2)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """(B, frames, n_mels) log10 mel -> (B, frames * hop) waveform via Griffin-Lim."""
+        mel = torch.pow(10.0, latents.float().transpose(1, 2))
+        mel = torch.cat([mel, mel[..., -1:]], dim=-1)  # a centred STFT of F+1 frames spans F hops
+        return self.griffin_lim(self.inverse_mel(mel).clamp_min(0.0))

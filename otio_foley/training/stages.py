@@ -1,0 +1,144 @@
+"""SelVA's training stages as loss functions for `loop.train`, and which parameters each one trains.
+
+- Stage 0 ("from scratch", only where no pretrained Synchformer/MMAudio exists, as for the tiny model):
+  the plain video encoder and the generator trained end to end with conditional flow matching on
+  single-source clips. This is the holistic (MMAudio-style) baseline and the teacher of stage 1.
+- Stage 1: the frozen plain encoder sees the target clip alone (teacher); TextSynch, initialised from
+  it, sees the target side by side with a distractor plus the target's caption (student). L2
+  distillation; only the cross-attention block, [SUP] tokens, text projection and spatial pooling train.
+- Stage 2: TextSynch frozen; the generator learns from its text-selected features on mixed video with
+  conditional flow matching (logit-normal t). Only the sync input path and the adaLN layers that receive
+  the per-frame video condition train, unless the stage is run from scratch.
+
+Every random draw (mixing, noise, t, condition dropout) comes from the per-step generator, so a resumed
+run is bit-identical (see loop.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from otio_foley.models.flow_matching import flow_loss, interpolate, logit_normal_t
+from otio_foley.models.generator import FlowGenerator
+from otio_foley.models.synchformer import segment_frames
+from otio_foley.synth.mixing import MixOptions, mix_for_training
+from otio_foley.training.data import BatchSource
+from otio_foley.training.loop import LossFn
+
+TextEncoder = Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]
+FPS = 25
+
+
+@dataclass
+class StageConfig:
+    batch_size: int = 16
+    null_prob: float = 0.1  # classifier-free dropout: video (clip + sync) jointly, text independently
+    text_drop: float = 0.5  # stage 2: extra generator-text dropout, so the video feature must carry the "what"
+    mix: MixOptions = MixOptions()  # stages 1 and 2: side-by-side mixing with a distractor
+
+
+def train_only(module: nn.Module, named: Iterable[tuple[str, nn.Parameter]]) -> list[str]:
+    """Freeze every parameter of `module` except `named` (its own named_parameters); return their names."""
+    module.requires_grad_(False)
+    names = []
+    for name, param in named:
+        param.requires_grad_(True)
+        names.append(name)
+    return names
+
+
+# Generator parameters that are data, not weights: latent statistics and the stored null-text encoding.
+GENERATOR_CONSTANTS = ("latent_mean", "latent_std", "empty_string_feat")
+
+
+def generator_trainables(generator: FlowGenerator) -> Iterable[tuple[str, nn.Parameter]]:
+    """Every generator weight (stage 2 run from scratch), never the stored constants."""
+    return ((n, p) for n, p in generator.named_parameters() if n not in GENERATOR_CONSTANTS)
+
+
+def flow_matching_loss(generator: FlowGenerator, latents: torch.Tensor, sync_f: torch.Tensor,
+                       text_f: torch.Tensor, duration: float, g: torch.Generator, null_prob: float,
+                       text_drop: float = 0.0) -> torch.Tensor:
+    """Conditional flow-matching loss with SelVA's null CLIP-video and classifier-free dropout.
+
+    The CLIP image stream is always the learned null (SelVA replaces it). Sync features are nulled with
+    `null_prob`, the text independently with `null_prob`, or else with `text_drop`.
+    """
+    b, device = latents.shape[0], latents.device
+    x1 = generator.normalize(latents)
+    null_video = (torch.rand(b, generator=g) < null_prob).view(b, 1, 1).to(device)
+    null_text = (torch.rand(b, generator=g) < null_prob) | (torch.rand(b, generator=g) < text_drop)
+    null_text = null_text.view(b, 1, 1).to(device)
+    sync_f = torch.where(null_video, generator.null_sync(b, sync_f.shape[1]), sync_f)
+    text_f = torch.where(null_text, generator.null_text(b), text_f)
+    clip_f = generator.null_clip(b, generator.lengths(duration).clip)
+    x0 = torch.randn(x1.shape, generator=g).to(device)
+    t = logit_normal_t(b, g).to(device)
+    v = generator(interpolate(x0, x1, t), t, clip_f, sync_f, text_f)
+    return flow_loss(v, x0, x1).mean()
+
+
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def _text(encoder: TextEncoder, captions: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    features, mask = encoder(captions)
+    return features.to(device), mask.to(device)
+
+
+def holistic_loss(video: nn.Module, generator: FlowGenerator, source: BatchSource, text_encoder: TextEncoder,
+                  cfg: StageConfig) -> LossFn:
+    """Stage 0: plain encoder + generator end to end on single-source clips (the holistic baseline)."""
+    device = _device(generator)
+
+    def loss(step: int, g: torch.Generator) -> torch.Tensor:
+        batch = source.sample(g, cfg.batch_size)
+        frames = batch.frames.to(device)
+        sync_f = video(segment_frames(frames))
+        text_f, _ = _text(text_encoder, batch.captions, device)
+        return flow_matching_loss(generator, batch.latents.to(device), sync_f, text_f,
+                                  frames.shape[1] / FPS, g, cfg.null_prob)
+
+    return loss
+
+
+def distillation_loss(teacher: nn.Module, student: nn.Module, source: BatchSource, text_encoder: TextEncoder,
+                      cfg: StageConfig) -> LossFn:
+    """Stage 1: L2 between TextSynch(mixed video, target caption) and the frozen plain encoder(target)."""
+    device = _device(student)
+    teacher.eval().requires_grad_(False)
+
+    def loss(step: int, g: torch.Generator) -> torch.Tensor:
+        batch = source.sample(g, cfg.batch_size)
+        frames = batch.frames.to(device)
+        mixed = mix_for_training(frames, batch.distractor.to(device), g, cfg.mix)
+        with torch.no_grad():
+            target = teacher(segment_frames(frames))
+        text_f, mask = _text(text_encoder, batch.captions, device)
+        return F.mse_loss(student(segment_frames(mixed), text_f, mask), target)
+
+    return loss
+
+
+def selective_flow_loss(encoder: nn.Module, generator: FlowGenerator, source: BatchSource,
+                        video_text: TextEncoder, generator_text: TextEncoder, cfg: StageConfig) -> LossFn:
+    """Stage 2: flow matching on the frozen TextSynch's features of mixed video, target audio."""
+    device = _device(generator)
+    encoder.eval().requires_grad_(False)
+
+    def loss(step: int, g: torch.Generator) -> torch.Tensor:
+        batch = source.sample(g, cfg.batch_size)
+        frames = batch.frames.to(device)
+        mixed = mix_for_training(frames, batch.distractor.to(device), g, cfg.mix)
+        with torch.no_grad():
+            sync_f = encoder(segment_frames(mixed), *_text(video_text, batch.captions, device))
+        text_f, _ = _text(generator_text, batch.captions, device)
+        return flow_matching_loss(generator, batch.latents.to(device), sync_f, text_f,
+                                  frames.shape[1] / FPS, g, cfg.null_prob, cfg.text_drop)
+
+    return loss

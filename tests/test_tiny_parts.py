@@ -1,0 +1,97 @@
+"""The tiny model's own parts: MiniLM text features, the mel codec, and the training loop's resume."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from otio_foley.models.mel_codec import MelCodec, MelCodecConfig
+from otio_foley.models.text_encoders import MiniLMEncoder
+from otio_foley.training.loop import LoopConfig, learning_rate, train
+
+
+@pytest.fixture(scope="module")
+def minilm() -> MiniLMEncoder:
+    return MiniLMEncoder()
+
+
+def test_minilm_features_mask_and_cache(minilm: MiniLMEncoder) -> None:
+    feats, mask = minilm(["a red ball bouncing", "", "a ticking clock"])
+    assert feats.shape[0] == 3 and feats.shape[2] == 384 and mask.dtype == torch.bool
+    assert mask[1].sum() == 2  # "" is [CLS] [SEP]
+    assert (feats[~mask] == 0).all()
+    alone, alone_mask = minilm(["a ticking clock"])
+    n = int(alone_mask.sum())
+    torch.testing.assert_close(alone[0, :n], feats[2, :n])  # padding does not change a prompt's features
+    assert not torch.allclose(feats[0, 1], feats[2, 1])  # different words, different features
+
+
+def test_minilm_fixed_length(minilm: MiniLMEncoder) -> None:
+    fixed = MiniLMEncoder.__new__(MiniLMEncoder)
+    fixed.__dict__.update(minilm.__dict__, length=4, _cache={})
+    feats, mask = fixed(["a", "a bell rings at every swing of the rope"])
+    assert feats.shape == (2, 4, 384) and mask[1].all() and mask[0].tolist() == [True, True, True, False]
+
+
+def test_mel_codec_lengths_and_round_trip() -> None:
+    codec = MelCodec(MelCodecConfig(hop=512))
+    sr = codec.sample_rate
+    t = torch.arange(2 * sr) / sr
+    tone = 0.5 * torch.sin(2 * math.pi * 440 * t) * (t % 0.5 < 0.2)
+    latents = codec.encode(tone[None])
+    assert latents.shape == (1, codec.frames(2.0), 40) == (1, 63, 40)
+    audio = codec.decode(latents)
+    assert audio.shape == (1, 63 * 512)
+    # Griffin-Lim recovers the magnitudes (phase is free): compare in the latent domain. Most frames match
+    # closely; the error sits at the hard onsets, smeared over one 64 ms window.
+    error = (codec.encode(audio[:, : 2 * sr]) - latents).abs()
+    assert error.median() < 0.05 and error.mean() < 0.4
+    torch.testing.assert_close(codec.decode(latents), audio)  # deterministic
+
+
+def test_warmup_and_decay() -> None:
+    cfg = LoopConfig(steps=100, lr=1.0, warmup=10, decay_at=(0.8,), decay_gamma=0.1)
+    assert learning_rate(cfg, 0) == pytest.approx(0.1)
+    assert learning_rate(cfg, 50) == 1.0 and learning_rate(cfg, 85) == pytest.approx(0.1)
+
+
+class _Crash(Exception):
+    pass
+
+
+def _toy() -> tuple[nn.Module, callable]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.2), nn.Linear(16, 1))  # dropout uses the global RNG
+
+    def loss(step: int, g: torch.Generator) -> torch.Tensor:
+        x = torch.randn(8, 4, generator=g)
+        return (model(x).squeeze(1) - x.sum(1)).pow(2).mean()
+
+    return model, loss
+
+
+def test_resumed_run_is_bit_identical(tmp_path) -> None:
+    cfg = LoopConfig(steps=30, lr=1e-2, warmup=5, checkpoint_every=10, ema_decay=0.9)
+    straight, loss = _toy()
+    ema_a, losses_a = train(straight, loss, cfg, checkpoint=tmp_path / "a.ckpt")
+
+    crashed, loss = _toy()
+
+    def dies_at_25(step: int, g: torch.Generator) -> torch.Tensor:
+        if step == 25:
+            raise _Crash
+        return loss(step, g)
+
+    with pytest.raises(_Crash):
+        train(crashed, dies_at_25, cfg, checkpoint=tmp_path / "b.ckpt")
+    resumed, loss = _toy()  # a fresh process: new model, state only from the checkpoint (step 20)
+    torch.manual_seed(123)  # whatever the global RNG holds now, the checkpoint restores it
+    ema_b, losses_b = train(resumed, loss, cfg, checkpoint=tmp_path / "b.ckpt")
+    assert losses_b == losses_a[20:]
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    for name in ema_a.shadow:
+        assert torch.equal(ema_a.shadow[name], ema_b.shadow[name]), name
+    assert losses_a[-1] < losses_a[0]
