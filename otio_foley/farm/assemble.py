@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import defaultdict
 import socket
 import time
 from dataclasses import dataclass, fields, replace
@@ -84,13 +85,12 @@ def assemble(edit_path: Path | str, cues_path: Path | str, options: RenderOption
     from otio_foley.render import StemResult, _stderr_log, edit_origin, finish_render, plan_render, stem_signature
 
     started = time.perf_counter()
-    outdir = Path(options.output_dir)
+    outdir = Path(options.output_dir).resolve()
     manifests = read_shard_manifests(outdir)
     model, options = _shared_setup(manifests, options, outdir)
-    timings = {"plan": 0.0}
-    t0 = time.perf_counter()
+    timings: dict[str, float] = defaultdict(float)
     timeline, _, plans, _ = plan_render(edit_path, cues_path, model, options)
-    timings["plan"] = time.perf_counter() - t0
+    timings["plan"] = time.perf_counter() - started
     origin = edit_origin(timeline, [p.shot for p in plans])
     store = JobStore(outdir)
     results, missing = [], []
@@ -105,7 +105,7 @@ def assemble(edit_path: Path | str, cues_path: Path | str, options: RenderOption
                                   timings=dict(stem.get("timings", {}))))
     if missing:
         return Missing(_explain(missing, plans, manifests))
-    return finish_render(timeline, edit_path, cues_path, model, options, results, outdir.resolve(), timings,
+    return finish_render(timeline, edit_path, cues_path, model, options, results, outdir, timings,
                          started, log or _stderr_log)
 
 
