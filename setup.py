@@ -34,6 +34,7 @@ setup(
         "torchaudio==2.11.*",
         "opentimelineio>=0.18,<0.19",
         "otio-fcp-adapter>=1.0",
+        "otio-cmx3600-adapter>=1.0",
         "av>=12",
         "soundfile>=0.12",
         "numpy>=1.24",

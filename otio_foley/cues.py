@@ -59,6 +59,7 @@ class CueSheet:
     path: Path
     clips: tuple[ClipCue, ...]
     scene: str | None = None
+    model: str | None = None  # defaults.model
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,7 @@ def load_cue_sheet(path: str | Path) -> CueSheet:
                         for j, src in enumerate(entry["sources"]))
         clips.append(ClipCue(matcher=matcher, value=entry[matcher], sources=sources,
                              where=doc.where(("clips", i, matcher), label=("clips", i))))
-    return CueSheet(path=path, clips=tuple(clips), scene=defaults.get("scene"))
+    return CueSheet(path=path, clips=tuple(clips), scene=defaults.get("scene"), model=defaults.get("model"))
 
 
 def _source(src: dict, defaults: dict, where: str) -> SourceCue:

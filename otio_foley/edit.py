@@ -87,6 +87,8 @@ def read_edit(path: str | os.PathLike, *, rate: float | None = None,
     timeline = _single_timeline(result, name)
     if bundle_dir is not None:
         _absolutize_media(timeline, bundle_dir)
+    if suffix == ".edl":
+        edl_record_start_to_global(timeline)
     if not list(timeline.video_tracks()):
         raise UserError("the edit has no video track", path=name, fix="export the picture edit, not an audio-only timeline")
     return timeline
@@ -105,6 +107,29 @@ def _single_timeline(result: otio.core.SerializableObject, name: str) -> otio.sc
     names = ", ".join(repr(t.name) for t in timelines)
     raise UserError(f"the file holds {len(timelines)} timelines ({names})", path=name,
                     fix="export just the sequence to render")
+
+
+def edl_record_start_to_global(timeline: otio.schema.Timeline) -> None:
+    """Re-express the EDL reader's record timecode the way every other reader does.
+
+    otio-cmx3600-adapter stores the first record-in of each track as a negative `Track.source_range`
+    start (01:00:00:00 at 24 fps -> start -86400) and no global_start_time. Read strictly, such a track
+    shows nothing (its trim window lies before its first clip), so the offset moves to
+    global_start_time and each track starts with a gap for its own later first event.
+    """
+    offsets = {id(t): -t.source_range.start_time for t in timeline.tracks
+               if t.source_range is not None and t.source_range.start_time.value < 0}
+    if not offsets:
+        return
+    origin = min(offsets.values())
+    for track in timeline.tracks:
+        if id(track) not in offsets:
+            continue
+        track.source_range = None
+        lead = offsets[id(track)] - origin
+        if lead.value > 0:
+            track.insert(0, otio.schema.Gap(source_range=TR(RT(0, lead.rate), lead)))
+    timeline.global_start_time = origin
 
 
 def _absolutize_media(timeline: otio.schema.Timeline, base: Path) -> None:
@@ -171,7 +196,7 @@ def media_range(clip: otio.schema.Clip, record: otio.opentime.TimeRange, root: o
 
     Per the OTIO spec a warp keeps the clip's track duration and changes the media speed: media time at
     offset o into the clip is trimmed_start + o * scalar. A freeze frame holds one frame; a reverse
-    warp is read forwards (a warning says so), from the lower media time.
+    warp is read forwards from the clip's in point at the same speed (read_shots warns about it).
     """
     start_in_clip = root.transformed_time(record.start_time, clip)  # effects ignored by OTIO
     trim_start = clip.trimmed_range().start_time
@@ -207,17 +232,20 @@ def record_timecode(timeline: otio.schema.Timeline, start: otio.opentime.Rationa
     """Timecode of a timeline-relative time: global_start_time + start (`;` before frames = drop-frame)."""
     tc_rate = timecode_rate(rate)
     origin = timeline.global_start_time or RT(0, tc_rate)
-    return otio.opentime.to_timecode((origin + start).rescaled_to(tc_rate), tc_rate,
-                                     drop_frame=is_drop_frame(timeline, rate))
+    frame = round((origin + start).rescaled_to(tc_rate).value)  # 23.976 vs 24000/1001 must not floor a frame away
+    return otio.opentime.to_timecode(RT(frame, tc_rate), tc_rate, drop_frame=is_drop_frame(timeline, rate))
 
 
 def timeline_rate(timeline: otio.schema.Timeline) -> float:
-    """Frame rate of the timeline: global_start_time's rate, else the first video clip's."""
+    """Frame rate of the timeline: global_start_time's rate, else the first clip with a length's."""
     if timeline.global_start_time is not None:
         return timeline.global_start_time.rate
     for clip in timeline.find_clips():
-        return clip.trimmed_range().duration.rate
-    return timeline.duration().rate
+        try:
+            return clip.trimmed_range().duration.rate
+        except otio.exceptions.CannotComputeAvailableRangeError:
+            continue  # read_shots reports such clips when they are on a video track
+    return 24.0  # no clip has a length: there is nothing to time
 
 
 # ----------------------------------------------------------------------------------------------
@@ -328,10 +356,14 @@ def read_shots(timeline: otio.schema.Timeline, edit_path: str | os.PathLike,
     for clip in timeline.find_clips():
         if not _is_rendered(clip, root):
             continue
-        record = range_in_root(clip.trimmed_range(), clip, root)
+        try:
+            record = range_in_root(clip.trimmed_range(), clip, root)
+            visible = range_in_root(clip.visible_range(), clip, root)
+        except otio.exceptions.CannotComputeAvailableRangeError:
+            raise UserError(f"clip '{clip.name}' has no length: no source range and no media range",
+                            path=str(edit_path), fix="re-export the edit from your editor") from None
         if record is None:
             continue
-        visible = range_in_root(clip.visible_range(), clip, root)
         found.append((record.start_time.to_seconds(), tracks.index(_top_track(clip, root)), clip, record, visible))
     found.sort(key=lambda f: (f[0], f[1]))
 

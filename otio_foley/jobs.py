@@ -71,7 +71,7 @@ class ModelInfo:
     window_seconds: float = 8.0
     min_seconds: float = 0.64
     frame_size: int = 224
-    seconds_per_second: float | None = None  # measured cost per generated second; None = unknown
+    seconds_per_second: float | None = None  # cost per generated second; None = SECONDS_PER_SECOND's figure
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,7 @@ def plan(shots: Sequence[Shot], matches: Sequence[ShotSources], model_info: Mode
     if handles < 0:
         raise UserError(f"--handles {handles} is negative", fix="use 0 or more frames")
     picked = select_shots(shots, only) if only else None
-    cost = getattr(model_info, "seconds_per_second", None)
+    cost = getattr(model_info, "seconds_per_second", None) or SECONDS_PER_SECOND.get(model_info.name)
     plans = []
     for match in matches:
         shot = match.shot

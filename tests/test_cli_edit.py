@@ -6,13 +6,12 @@ exit code 2 and no traceback.
 from __future__ import annotations
 
 import json
-import textwrap
 
 import opentimelineio as otio
 import pytest
 from click.testing import CliRunner
 
-from edit_fixtures import write_edit
+from edit_fixtures import clip, make_media, write_edit
 from otio_foley.cli import main
 
 otio.plugins.ActiveManifest()  # load plugins once, so plugin log lines never mix into captured output
@@ -158,6 +157,12 @@ def test_file_errors(workdir):
     otio.adapters.write_to_file(audio_only, str(workdir / "audio.otio"))
     assert error_line(run("cues", "init", "audio.otio")) == \
         "audio.otio: the edit has no video track (export the picture edit, not an audio-only timeline)"
+    no_length = otio.schema.Timeline()
+    no_length.tracks.append(otio.schema.Track())
+    no_length.tracks[0].append(otio.schema.Clip(name="sh9"))
+    otio.adapters.write_to_file(no_length, str(workdir / "nolength.otio"))
+    assert error_line(run("cues", "init", "nolength.otio")) == \
+        "nolength.otio: clip 'sh9' has no length: no source range and no media range (re-export the edit from your editor)"
 
 
 def test_twin_sources_error(workdir):
@@ -196,5 +201,24 @@ def test_plan_table_and_json(workdir):
     data = json.loads(run("plan", "edit.otio", "cues.yaml", "--json", "--handles", "2", "--seed", "7").stdout)
     first = data["stems"][0]
     assert (first["clip"], first["seed"], first["head_frames"], first["tail_frames"]) == ("A", 7, 2, 8)
-    assert first["estimated_seconds"] is None  # selva-tiny has no measured cost yet
+    assert first["estimated_seconds"] is None and data["model"] == "selva-tiny"  # no measured cost yet
     assert [len(s["windows"]) for s in data["stems"]] == [1, 3]
+    (workdir / "cues.yaml").write_text("version: 1\ndefaults: {model: selva-s16k}\n" + GOOD_CUES.split("\n", 1)[1])
+    assert json.loads(run("plan", "edit.otio", "cues.yaml", "--json").stdout)["model"] == "selva-s16k"
+
+
+def test_scaffold_escapes_globs_and_numbers_duplicates(tmp_path, monkeypatch):
+    media = make_media(tmp_path / "a.mov")
+    tl = otio.schema.Timeline(global_start_time=otio.opentime.RationalTime(0, 24))
+    track = otio.schema.Track()
+    for name in ("shot [v2]*", "café: \"take\"", "dup", "dup"):
+        track.append(clip(name, 0, 12, 24, str(media)))
+    tl.tracks.append(track)
+    otio.adapters.write_to_file(tl, str(tmp_path / "odd.otio"))
+    monkeypatch.chdir(tmp_path)
+    text = run("cues", "init", "odd.otio").stdout
+    assert '  - clip: "shot [[]v2][*]"' in text and '  - clip: "café: \\"take\\""' in text
+    assert "  - index: 3\n" in text and "  - index: 4\n" in text
+    (tmp_path / "cues.yaml").write_text(text.replace("sources: []", "sources: [{prompt: x}]"))
+    result = run("cues", "validate", "cues.yaml", "odd.otio")
+    assert result.stdout == "cues.yaml: ok with odd.otio (4 of 4 clips get sound, 4 stems)\n"

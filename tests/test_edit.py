@@ -5,8 +5,8 @@ import opentimelineio as otio
 import pytest
 
 from edit_fixtures import RATE_IDS, RATES, RT, TR, build_edit, clip, gap, make_media, write_edit
-from otio_foley.edit import (intersect, range_in_root, read_edit, read_shots, remap_media_path,
-                             time_scalar)
+from otio_foley.edit import (edl_record_start_to_global, intersect, range_in_root, read_edit, read_shots,
+                             remap_media_path, time_scalar)
 from otio_foley.errors import UserError
 
 otio.plugins.ActiveManifest()  # load plugins once, outside any assertion on logged output
@@ -206,3 +206,42 @@ def test_aaf_reads_like_the_otio(tmp_path):
     shot, media = one_clip_edit(tmp_path, ".aaf", use_empty_mob_ids=True)
     assert (shot.name, frames(shot.record_range), shot.record_start_tc) == ("shot1", (5, 30), "01:00:00:05")
     assert shot.media_path == media.resolve() and frames(shot.source_range) == (10, 30)
+
+
+def test_approximate_rate_timecodes_do_not_lose_a_frame(tmp_path):
+    tl = otio.schema.Timeline(global_start_time=RT(86400, 23.976))  # a tool that wrote 23.976 literally
+    track = otio.schema.Track()
+    track.append(gap(1000, 23.976))
+    track.append(clip("a", 0, 10, 23.976))
+    tl.tracks.append(track)
+    (shot,) = read_shots(tl, tmp_path / "x.otio")
+    assert shot.record_start_tc == "01:00:41:16"  # frame 86400 + 1000 counted at 24 per second
+
+
+def test_edl_record_offsets_become_the_start_timecode():
+    """The EDL reader's shape (negative track trims, no global start) is normalised before reading shots."""
+    fps = 24.0
+    tl = otio.schema.Timeline()
+    for name, record_in, source_in in (("V", 86400, 100), ("V2", 86424, 500)):
+        track = otio.schema.Track(name=name, source_range=TR(RT(-record_in, fps), RT(48, fps)))
+        track.append(clip(f"{name}-shot", source_in, 48, fps))
+        tl.tracks.append(track)
+    assert read_shots(tl, "cut.edl") == []  # strictly, the adapter's tracks show nothing
+    edl_record_start_to_global(tl)
+    shots = read_shots(tl, "cut.edl")
+    assert [(s.name, s.record_start_tc, frames(s.record_range), frames(s.source_range)) for s in shots] == \
+        [("V-shot", "01:00:00:00", (0, 48), (100, 48)), ("V2-shot", "01:00:01:00", (24, 48), (500, 48))]
+
+
+def test_edl_through_the_reader(tmp_path):
+    pytest.importorskip("otio_cmx3600_adapter")
+    path = tmp_path / "cut.edl"
+    path.write_text("TITLE: cut\nFCM: NON-DROP FRAME\n\n"
+                    "001  A001     V     C        00:00:04:04 00:00:06:04 01:00:00:00 01:00:02:00\n"
+                    "* FROM CLIP NAME: shot one\n"
+                    "002  A002     V     C        00:00:10:00 00:00:11:00 01:00:02:00 01:00:03:00\n"
+                    "* FROM CLIP NAME: shot two\n")
+    shots = read_shots(read_edit(path, rate=25), path)
+    assert [(s.name, s.record_start_tc, frames(s.source_range)) for s in shots] == \
+        [("shot one", "01:00:00:00", (104, 50)), ("shot two", "01:00:02:00", (250, 25))]
+    assert shots[0].media_problem == "offline: the clip has no media reference"

@@ -1,6 +1,7 @@
 """`otio-foley cues init EDIT` (scaffold a cue sheet) and `otio-foley cues validate CUES [EDIT]`."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -17,8 +18,9 @@ from otio_foley.shots import Shot
 def scaffold(shots: list[Shot], edit: str) -> str:
     """A valid cue sheet listing every clip with an empty `sources: []` for the user to fill in.
 
-    Entries match by name when the name is unique in the edit, else by index. Strings are written as
-    JSON strings, which YAML reads verbatim, so odd clip names need no escaping rules of their own.
+    Entries match by name when the name is unique in the edit, else by index. Names are glob-escaped
+    (a clip called `shot [v2]` must not act as a pattern) and written as JSON strings, which YAML reads
+    verbatim, so odd clip names need no quoting rules of their own.
     """
     rate = f"{shots[0].rate:.3f}".rstrip("0").rstrip(".") if shots else "?"
     lines = [
@@ -40,7 +42,8 @@ def scaffold(shots: list[Shot], edit: str) -> str:
         seconds = shot.record_range.duration.to_seconds()
         media = shot.media_path.name if shot.media_path else f"NO MEDIA: {shot.media_problem}"
         lines.append(f"  # {shot.index}. {shot.record_start_tc}  {seconds:.2f} s  {shot.track_name}  {media}")
-        matcher = f"clip: {json.dumps(shot.name)}" if names.count(shot.name) == 1 else f"index: {shot.index}"
+        unique = names.count(shot.name) == 1
+        matcher = f"clip: {json.dumps(glob.escape(shot.name), ensure_ascii=False)}" if unique else f"index: {shot.index}"
         lines += [f"  - {matcher}", "    sources: []"]
     if not shots:
         lines[-1] = "clips: []  # the edit has no enabled video clips"
@@ -77,7 +80,7 @@ def init(edit: str, output: str | None, force: bool, rate: float | None, media_r
     Example:
       otio-foley cues init edit.otio -o cues.yaml
     """
-    _, shots, _ = read_inputs(edit, None, rate=rate, media_root=media_root, allow_unmatched=False)
+    shots, _, _ = read_inputs(edit, None, rate=rate, media_root=media_root, allow_unmatched=False)
     text = scaffold(shots, edit)
     if output is None:
         click.echo(text, nl=False)
@@ -110,7 +113,7 @@ def validate(cues_path: str, edit: str | None, rate: float | None, media_root: t
         count = sum(len(c.sources) for c in sheet.clips)
         click.echo(f"{cues_path}: ok ({len(sheet.clips)} entries, {count} sources)")
         return
-    _, shots, matches = read_inputs(edit, cues_path, rate=rate, media_root=media_root,
+    shots, _, matches = read_inputs(edit, cues_path, rate=rate, media_root=media_root,
                                     allow_unmatched=allow_unmatched)
     stems = sum(s.variations for m in matches for s in m.sources)
     click.echo(f"{cues_path}: ok with {Path(edit).name} ({len(matches)} of {len(shots)} clips get sound, {stems} stems)")

@@ -1,7 +1,7 @@
 """`otio-foley plan EDIT CUES`: the dry run. Shows every stem to render, its windows, cache hits and cost.
 
 Model facts: no model registry exists yet, so `plan` describes the model with a stand-in `ModelInfo`
-built from `--model` and SelVA's published settings (25 fps, 16 kHz, 8 s windows, 0.64 s minimum).
+built from `--model` (else the cue sheet's `model:`, else selva-tiny) and SelVA's published settings (25 fps, 16 kHz, 8 s windows, 0.64 s minimum).
 Its checksum is unknown, so cache hits are shown as '?' rather than guessed; the cost estimate comes
 from `jobs.SECONDS_PER_SECOND` where the model has a measured figure.
 """
@@ -12,12 +12,11 @@ import sys
 from pathlib import Path
 
 import click
-import opentimelineio as otio
 
 from otio_foley.cache import Cache, default_cache_dir
-from otio_foley.cues import ShotSources, load_cue_sheet, match_cues
+from otio_foley.cues import CueSheet, ShotSources, load_cue_sheet, match_cues
 from otio_foley.edit import parse_media_root, read_edit, read_shots
-from otio_foley.jobs import SECONDS_PER_SECOND, ModelInfo, StemPlan, plan as plan_jobs
+from otio_foley.jobs import ModelInfo, StemPlan, plan as plan_jobs
 from otio_foley.shots import Shot
 
 DEFAULT_MODEL = "selva-tiny"
@@ -37,8 +36,8 @@ def edit_options(command):
 
 
 def read_inputs(edit: str, cues: str | None, *, rate: float | None, media_root: tuple[str, ...],
-                allow_unmatched: bool) -> tuple[otio.schema.Timeline, list[Shot], list[ShotSources] | None]:
-    """Edit -> shots (warnings echoed to stderr) -> cue matches (None without a cue sheet)."""
+                allow_unmatched: bool) -> tuple[list[Shot], CueSheet | None, list[ShotSources] | None]:
+    """Edit -> shots (warnings echoed to stderr) -> cue sheet and matches (None without a cue sheet)."""
     roots = [parse_media_root(value) for value in media_root]
     timeline = read_edit(edit, rate=rate, media_root=roots)
     shots = read_shots(timeline, edit, media_root=roots)
@@ -46,13 +45,13 @@ def read_inputs(edit: str, cues: str | None, *, rate: float | None, media_root: 
         for warning in shot.warnings:
             click.echo(f"otio-foley: warning: clip '{shot.name}' (#{shot.index}): {warning}", err=True)
     if cues is None:
-        return timeline, shots, None
+        return shots, None, None
     sheet = load_cue_sheet(cues)
-    return timeline, shots, match_cues(sheet, shots, allow_unmatched=allow_unmatched, edit_name=Path(edit).name)
+    return shots, sheet, match_cues(sheet, shots, allow_unmatched=allow_unmatched, edit_name=Path(edit).name)
 
 
 def stand_in_model_info(name: str) -> ModelInfo:
-    return ModelInfo(name=name, checksum="unknown", seconds_per_second=SECONDS_PER_SECOND.get(name))
+    return ModelInfo(name=name, checksum="unknown")
 
 
 def _row(p: StemPlan, cache_known: bool) -> dict:
@@ -100,13 +99,14 @@ def _table(rows: list[dict], shots: list[Shot], model: ModelInfo, cache_known: b
 @click.option("--only", multiple=True, metavar="CLIP", help="Only this clip (name, glob or 1-based index; repeatable).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Audio cache folder (default $OTIO_FOLEY_CACHE or ~/.cache/otio-foley/audio).")
-@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Model name.")
+@click.option("--model", default=None,
+              help=f"Model name (default: the cue sheet's `model:`, else {DEFAULT_MODEL}).")
 @click.option("--steps", type=click.IntRange(min=1, max=1000), default=None, help="Override every source's steps.")
 @click.option("--cfg", type=click.FloatRange(min=0, max=50), default=None, help="Override every source's CFG.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=None, help="Override every source's seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(edit: str, cues: str, rate: float | None, media_root: tuple[str, ...], allow_unmatched: bool,
-         handles: int, only: tuple[str, ...], cache_dir: str | None, model: str, steps: int | None,
+         handles: int, only: tuple[str, ...], cache_dir: str | None, model: str | None, steps: int | None,
          cfg: float | None, seed: int | None, as_json: bool) -> None:
     """Dry run: list the stems EDIT and CUES would render, with timecodes, cache hits and estimated time.
 
@@ -115,8 +115,8 @@ def plan(edit: str, cues: str, rate: float | None, media_root: tuple[str, ...], 
       otio-foley plan edit.otio cues.yaml
       otio-foley plan cut.edl cues.yaml --rate 23.976 --handles 12 --json
     """
-    _, shots, matches = read_inputs(edit, cues, rate=rate, media_root=media_root, allow_unmatched=allow_unmatched)
-    info = stand_in_model_info(model)
+    shots, sheet, matches = read_inputs(edit, cues, rate=rate, media_root=media_root, allow_unmatched=allow_unmatched)
+    info = stand_in_model_info(model or sheet.model or DEFAULT_MODEL)
     cache_known = info.checksum != "unknown"
     cache = Cache(cache_dir or default_cache_dir()) if cache_known else None
     plans = plan_jobs(shots, matches, info, handles=handles, only=only, steps=steps, cfg=cfg, seed=seed, cache=cache)
