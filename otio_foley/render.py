@@ -270,9 +270,7 @@ def generate_shot(results: list[StemResult], model: FoleyModel, cache: Cache, fo
         prompts = [_prompt(r.plan, r.plan.windows[w]) for r, w in alive]
         window_frames = None
         if frames is not None and any(p.onscreen for p in prompts):
-            first = round(start * model.fps)
-            window_frames = _hold_pad(frames[first:first + frame_count(duration, model.fps)],
-                                      frame_count(duration, model.fps))
+            window_frames = window_slice(frames, start, duration, model.fps)
         _generate(model, window_frames, alive, prompts, duration, steps, cfg, cache, progress, shot.name)
 
 
@@ -307,6 +305,12 @@ def _decode_shot(p: StemPlan, model: FoleyModel, timings: dict[str, float]) -> t
     with _timed(timings, "decode"):
         return decode_frames(p.shot.media_path, p.source_range.start_time.to_seconds(), count, fps=model.fps,
                              size=model.frame_size, speed=abs(p.shot.time_scalar), clip=p.shot.name)
+
+
+def window_slice(frames: torch.Tensor, start: float, duration: float, fps: float) -> torch.Tensor:
+    """The frames of the window starting `start` seconds into the stem."""
+    first = round(start * fps)
+    return _hold_pad(frames[first:first + frame_count(duration, fps)], frame_count(duration, fps))
 
 
 def _hold_pad(frames: torch.Tensor, count: int) -> torch.Tensor:
