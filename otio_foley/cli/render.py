@@ -85,7 +85,7 @@ def _render_on_ray(edit: Path, cues: Path, model: str | None, device: str, model
 @click.option("-v", "--verbose", is_flag=True, help="Also per-stem timings.")
 @click.option("--shard", default=None, metavar="K/N", callback=_shard,
               help="Render only the K-th of N partitions (render farms; then `otio-foley assemble`).")
-@click.option("--batch-size", type=click.IntRange(1, 256), default=1, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, 256), default=1, show_default=True, metavar="N",
               help="Stack windows of equal length from different clips into one sampler call of up to N prompts.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="ray: generate on the actors of a Ray cluster (pip install 'otio-foley[ray]').")
