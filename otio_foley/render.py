@@ -10,6 +10,9 @@ Why it is shaped like this:
   after a crash or kill the next run picks up the finished windows. Stems are always assembled from
   the cache, which is cheap and means a stem on disk is never out of date with its windows.
 - Every file is written to a temporary name and renamed, so nothing is half-written.
+- Each stem is a job with a lock and a done-record in OUTDIR/.jobs (`farm.store`): two processes on one
+  output folder never render the same stem, and a stem already done for the same plan is kept. The
+  same mechanism runs render farms (`--shard K/N`, then `farm.assemble`); see docs/farm.md.
 - A failing shot is reported and the others are kept (exit code 1); bad input is a UserError before any
   model work (exit code 2).
 """
@@ -130,12 +133,17 @@ def render(edit_path: Path | str, cues_path: Path | str, model: FoleyModel, opti
     results = [StemResult(p) for p in plans]
     progress = _Progress(sum(len(p.windows) for p in plans), log)
     generate = executor or local_executor(model, options.batch_size)
+
+    def adopted(result: StemResult) -> None:  # its stem was done by an earlier run or another worker
+        for _ in result.plan.windows:
+            progress.advance(f"{result.plan.file_name}: done earlier")
+
     run_jobs(results, JobStore(outdir), force=options.force, log=log,
              signature=lambda p: stem_signature(p, options, origin),
              generate=lambda todo, ready: generate(todo, cache, options.force, progress, ready),
              write=lambda r: _write_stem_file(r, model, cache, options, outdir, origin),
              entry=lambda r: manifest_entry(r, model),
-             adopted=lambda r: [progress.advance(f"{r.plan.file_name}: done earlier") for _ in r.plan.windows])
+             adopted=adopted)
     progress.close()
     if options.shard is not None:
         _sum_timings(timings, results, started)
