@@ -28,6 +28,7 @@ setup(
         "otio_foley": ["*.json"],
         "otio_foley.models": ["weights/*", "cards/*"],
         "otio_foley.adapters": ["*.json"],
+        "otio_foley.evaluation": ["*.safetensors"],
     },
     install_requires=[
         "torch==2.11.*",

@@ -32,7 +32,6 @@ import numpy as np
 import opentimelineio as otio
 import torch
 
-from otio_foley.models.pipeline import FoleyModel, Prompt
 from otio_foley import __version__
 from otio_foley.atomic import write_text_atomic
 from otio_foley.cache import Cache, default_cache_dir
@@ -44,6 +43,7 @@ from otio_foley.farm.partition import Shard, select
 from otio_foley.farm.store import JobStore, run_jobs
 from otio_foley.jobs import ModelInfoLike, StemPlan, Window, plan
 from otio_foley.media import decode_frames, frame_count, probe
+from otio_foley.models.pipeline import FoleyModel, Prompt
 from otio_foley.stems import Stem, bwf_time_reference, write_stem
 from otio_foley.writeback import TARGETS, write_timelines
 
@@ -63,10 +63,10 @@ class RenderOptions:
     sample_rate: int = 48000
     bit_depth: int = 24
     handles: int = 0  # frames of extra audio before and after each clip
-    only: tuple[str, ...] = ()  # clip names (or globs) to render; empty = all
+    only: tuple[str, ...] = ()  # clip names, globs or 1-based indices to render; empty = all
     force: bool = False  # ignore cached windows and generate again
     media_root: tuple[tuple[str, str], ...] = ()
-    cache_dir: Path | None = None  # default OUTDIR/.cache
+    cache_dir: Path | None = None  # default: cache.default_cache_dir() (shared by renders and plan)
     allow_unmatched: bool = False
     rate: float | None = None  # frame rate for EDLs
     steps: int | None = None  # overrides of the cue sheet's settings
@@ -252,34 +252,34 @@ def generate_shot(results: list[StemResult], model: FoleyModel, cache: Cache, fo
                   progress: _Progress) -> None:
     """Generate the missing windows of every stem of one shot into the cache.
 
-    The shot's frames are decoded once and shared by all its sources; windows with equal timing and
-    sampler settings go through the model together, K prompts in one call.
+    Window by window: the window's frames are decoded once and shared by all the shot's sources (only
+    one window of frames is in memory, however long the clip), and the sources with equal sampler
+    settings go through the model together, K prompts in one call.
     """
     shot = results[0].plan.shot
-    todo: dict[tuple, list[tuple[StemResult, int]]] = defaultdict(list)
+    todo: dict[tuple[float, float], list[tuple[StemResult, int]]] = defaultdict(list)
     for result in results:
         for w, window in enumerate(result.plan.windows):
             if force or not cache.has(window.key):
-                src = result.plan.source
-                todo[(window.offset, window.duration, src.steps, src.cfg)].append((result, w))
+                todo[(window.offset, window.duration)].append((result, w))
             else:
                 progress.advance(f"{shot.name} {result.plan.source.prompt!r} window {w + 1}: cached")
-    frames: torch.Tensor | None = None
-    onscreen = [r for jobs in todo.values() for r, _ in jobs if r.plan.source_range is not None]
-    if onscreen:
-        try:
-            frames = _decode_shot(onscreen[0].plan, model, onscreen[0].timings)
-        except UserError as exc:  # media broke mid-file: text-only sources still render
-            _fail(onscreen, exc.format_message())
-    for (start, duration, steps, cfg), jobs in todo.items():
-        alive = [(r, w) for r, w in jobs if r.status != "failed"]
-        if not alive:
-            continue
-        prompts = [_prompt(r.plan, r.plan.windows[w]) for r, w in alive]
-        window_frames = None
-        if frames is not None and any(p.onscreen for p in prompts):
-            window_frames = window_slice(frames, start, duration, model.fps)
-        _generate(model, window_frames, alive, prompts, duration, steps, cfg, cache, progress, shot.name)
+    for (_, duration), jobs in sorted(todo.items()):
+        frames = None
+        pictured = [(r, w) for r, w in jobs if r.plan.source_range is not None and r.status != "failed"]
+        if pictured:
+            try:
+                frames = _decode_window(pictured[0][0], pictured[0][1], model)
+            except UserError as exc:  # media broke mid-file: text-only sources still render
+                _fail([r for r, _ in pictured], exc.format_message())
+        by_settings: dict[tuple[int, float], list[tuple[StemResult, int]]] = defaultdict(list)
+        for r, w in jobs:
+            if r.status != "failed":
+                by_settings[(r.plan.source.steps, r.plan.source.cfg)].append((r, w))
+        for (steps, cfg), group in by_settings.items():
+            prompts = [_prompt(r.plan, r.plan.windows[w]) for r, w in group]
+            window_frames = frames if any(p.onscreen for p in prompts) else None
+            _generate(model, window_frames, group, prompts, duration, steps, cfg, cache, progress, shot.name)
 
 
 def _generate(model: FoleyModel, frames: torch.Tensor | None, jobs: list[tuple[StemResult, int]],
@@ -306,26 +306,13 @@ def _generate(model: FoleyModel, frames: torch.Tensor | None, jobs: list[tuple[S
         progress.advance(f"{shot_name} {prompts[k].text!r} window {w + 1}: generated")
 
 
-def _decode_shot(p: StemPlan, model: FoleyModel, timings: dict[str, float]) -> torch.Tensor:
-    """Frames at the model's rate covering every window of the stem. All sources of a shot share the
-    stem's media range (same shot, same handles), so this runs once per shot."""
-    count = max(round(w.offset * model.fps) + frame_count(w.duration, model.fps) for w in p.windows)
-    with _timed(timings, "decode"):
-        return decode_frames(p.shot.media_path, p.source_range.start_time.to_seconds(), count, fps=model.fps,
-                             size=model.frame_size, speed=abs(p.shot.time_scalar), clip=p.shot.name)
-
-
-def window_slice(frames: torch.Tensor, start: float, duration: float, fps: float) -> torch.Tensor:
-    """The frames of the window starting `start` seconds into the stem."""
-    first = round(start * fps)
-    return _hold_pad(frames[first:first + frame_count(duration, fps)], frame_count(duration, fps))
-
-
-def _hold_pad(frames: torch.Tensor, count: int) -> torch.Tensor:
-    """Exactly `count` frames: a window reaching past the decoded range holds the last frame."""
-    if len(frames) >= count:
-        return frames[:count]
-    return torch.cat([frames, frames[-1:].expand(count - len(frames), -1, -1, -1)])
+def _decode_window(result: StemResult, w: int, model: FoleyModel) -> torch.Tensor:
+    """The frames of window `w` at the model's rate and size (the same for every source of the shot)."""
+    window, shot = result.plan.windows[w], result.plan.shot
+    with _timed(result.timings, "decode"):
+        return decode_frames(shot.media_path, window.source_range.start_time.to_seconds(),
+                             frame_count(window.duration, model.fps), fps=model.fps, size=model.frame_size,
+                             speed=abs(shot.time_scalar), clip=shot.name)
 
 
 def _write_stem_file(result: StemResult, model: FoleyModel, cache: Cache, options: RenderOptions,

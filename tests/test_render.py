@@ -176,6 +176,8 @@ def cli(project, *args, model=None, monkeypatch=None):
 
 
 def test_cli_exit_codes(project, monkeypatch, tmp_path: Path) -> None:
+    usage = CliRunner().invoke(main, ["render", "--help"])
+    assert usage.exit_code == 0 and "otio-foley render examples/edit_25fps.otio" in usage.output
     ok = cli(project, "--target", "fcp7xml", "--json", monkeypatch=monkeypatch)
     assert ok.exit_code == 0, ok.output
     assert set(json.loads(ok.stdout)["timelines"]) == {"fcp7xml"}

@@ -8,7 +8,8 @@ one `generate` per clip window: same audio, no speed-up). Each prompt keeps its 
 equals the unbatched render up to floating-point batching effects. A failing batch is retried clip
 window by clip window (`render._generate`), so one bad clip costs only itself.
 
-Decoded frames are kept per clip until its last window has run, then dropped.
+Frames are decoded per clip window (`render._decode_window`), so a batch holds the frames of its B
+windows at most.
 """
 from __future__ import annotations
 
@@ -17,10 +18,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-import torch
-
 from otio_foley.errors import UserError
-from otio_foley.render import StemResult, _decode_shot, _fail, _generate, _prompt, by_shot, window_slice
+from otio_foley.render import StemResult, _decode_window, _fail, _generate, _prompt, by_shot
 
 if TYPE_CHECKING:
     from otio_foley.cache import Cache
@@ -59,14 +58,12 @@ def generate_batched(results: list[StemResult], model: FoleyModel, cache: Cache,
             pending[index] += 1
         if not pending[index]:
             ready(shot_results)
-    frames = _ShotFrames(model, shots)
     for kind in windows.values():
         for batch in _batches(kind, batch_size):
-            _run(batch, model, frames, cache, progress)
+            _run(batch, model, cache, progress)
             for item in batch:
                 pending[item.shot] -= 1
                 if not pending[item.shot]:
-                    frames.drop(item.shot)
                     ready(shots[item.shot])
 
 
@@ -83,17 +80,20 @@ def _batches(items: list[_ClipWindow], size: int) -> list[list[_ClipWindow]]:
     return batches
 
 
-def _run(batch: list[_ClipWindow], model: FoleyModel, frames: _ShotFrames, cache: Cache, progress) -> None:
+def _run(batch: list[_ClipWindow], model: FoleyModel, cache: Cache, progress) -> None:
     live = []  # (clip window, its live jobs, their prompts, frames or None)
     for item in batch:
-        onscreen = any(r.plan.source_range is not None and r.status != "failed" for r, _ in item.jobs)
-        pictures = frames.get(item.shot) if onscreen else None  # may fail this clip's onscreen stems
+        frames = None
+        pictured = [(r, w) for r, w in item.jobs if r.plan.source_range is not None and r.status != "failed"]
+        if pictured:
+            try:
+                frames = _decode_window(pictured[0][0], pictured[0][1], model)
+            except UserError as exc:  # media broke mid-file: text-only sources still render
+                _fail([r for r, _ in pictured], exc.format_message())
         jobs = [(r, w) for r, w in item.jobs if r.status != "failed"]
         prompts = [_prompt(r.plan, r.plan.windows[w]) for r, w in jobs]
         if jobs:
-            clip = (window_slice(pictures, item.start, item.duration, model.fps)
-                    if pictures is not None and any(p.onscreen for p in prompts) else None)
-            live.append((item, jobs, prompts, clip))
+            live.append((item, jobs, prompts, frames if any(p.onscreen for p in prompts) else None))
     if not live:
         return
     first = live[0][0]
@@ -117,25 +117,3 @@ def _run(batch: list[_ClipWindow], model: FoleyModel, frames: _ShotFrames, cache
             result.windows_generated += 1
             result.timings["generate"] += share
             progress.advance(f"{result.plan.shot.name} {prompts[k].text!r} window {w + 1}: generated")
-
-
-class _ShotFrames:
-    """Frames of each clip, decoded on first use and kept until `drop`."""
-
-    def __init__(self, model: FoleyModel, shots: dict[int, list[StemResult]]) -> None:
-        self.model, self.shots = model, shots
-        self.frames: dict[int, torch.Tensor | None] = {}
-
-    def get(self, shot: int) -> torch.Tensor | None:
-        if shot not in self.frames:
-            onscreen = [r for r in self.shots[shot] if r.plan.source_range is not None]
-            self.frames[shot] = None
-            if onscreen:
-                try:
-                    self.frames[shot] = _decode_shot(onscreen[0].plan, self.model, onscreen[0].timings)
-                except UserError as exc:  # media broke mid-file: its text-only sources still render
-                    _fail(onscreen, exc.format_message())
-        return self.frames[shot]
-
-    def drop(self, shot: int) -> None:
-        self.frames.pop(shot, None)
