@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from otio_foley.cli import main
 from otio_foley.errors import UserError
-from otio_foley.farm.locks import JobLock, machine_id
+from otio_foley.farm.locks import JobLock, _Heartbeat, machine_id
 from otio_foley.farm.partition import Shard, assign, parse_shard, select
 from otio_foley.render import RenderOptions, plan_render, render
 from standin_model import StandInModel
@@ -56,6 +56,18 @@ def test_lock_excludes_and_releases(tmp_path: Path) -> None:
     first.release()
     assert not (tmp_path / "j.lock").exists() and second.try_acquire()
     second.release()
+
+
+def test_heartbeat_keeps_a_held_lock_fresh(tmp_path: Path) -> None:
+    lock = JobLock(tmp_path / "j.lock")
+    assert lock.try_acquire()
+    os.utime(lock.path, (time.time() - 500, time.time() - 500))
+    beat = _Heartbeat(interval=0.05)
+    beat.add(lock)
+    time.sleep(0.3)
+    beat.discard(lock)
+    assert time.time() - lock.path.stat().st_mtime < 5  # touched again: not stale for other machines
+    lock.release()
 
 
 def test_stale_locks_are_broken(tmp_path: Path) -> None:

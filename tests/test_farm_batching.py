@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+from click.testing import CliRunner
 
+from otio_foley.cli import main
 from otio_foley.render import RenderOptions, render
 from standin_model import StandInModel
 from test_generator import PROMPTS, frames, make_pipeline
@@ -61,3 +63,13 @@ def test_batched_render_with_the_selva_pipeline(tmp_path: Path) -> None:
     assert one.keys() == many.keys() and len(one) == 6
     for name in one:  # 24-bit stems: equal up to fp batching effects and the last bit
         np.testing.assert_allclose(many[name], one[name], atol=2e-4)
+
+
+def test_cli_batch_size(tmp_path: Path, monkeypatch) -> None:
+    model = BatchingStandIn()
+    monkeypatch.setattr("otio_foley.cli.render._load_model", lambda name, device: model)
+    result = CliRunner().invoke(main, ["render", str(EXAMPLES / "edit_25fps.otio"), str(EXAMPLES / "cues.yaml"),
+                                       "-o", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"),
+                                       "--batch-size", "6"])
+    assert result.exit_code == 0, result.output
+    assert model.batches == [(3, 6), (2, 4)]

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,9 +43,7 @@ class ModelSpec:
     def __call__(self):
         from otio_foley.models.registry import load_model
 
-        if self.models_dir:
-            os.environ["OTIO_FOLEY_MODELS_DIR"] = self.models_dir
-        return load_model(self.name, device=self.device)
+        return load_model(self.name, device=self.device, models_dir=self.models_dir)
 
 
 @dataclass(frozen=True)
