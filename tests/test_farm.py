@@ -167,6 +167,14 @@ def test_assemble_lists_missing_jobs(project, tmp_path: Path, monkeypatch) -> No
     for k in (1, 2, 3):  # the rest, and a re-run of the shard that failed
         assert CliRunner().invoke(main, [*args, "--shard", f"{k}/3"]).exit_code == 0
     assert _assemble(edit, cues, out).exit_code == 0
+    cues.write_text(CUES.replace("      - prompt: bell ringing", "      - prompt: bell ringing\n        seed: 5"))
+    try:  # same stem file name, other audio: the stem on disk no longer counts
+        stale = _assemble(edit, cues, out)
+    finally:
+        cues.write_text(CUES)
+    assert stale.exit_code == 1 and stale.stdout.count("missing ") == 1
+    assert f"bell ringing'): out of date (rendered for other cues or settings): re-run shard {owner['bell ringing']}/3" \
+        in stale.stdout
     bad = CliRunner().invoke(main, [*args, "--shard", "4/3"])
     assert bad.exit_code == 2 and "K/N" in bad.stderr
 

@@ -104,7 +104,8 @@ def assemble(edit_path: Path | str, cues_path: Path | str, options: RenderOption
                                   windows_generated=stem.get("windows_generated", 0),
                                   timings=dict(stem.get("timings", {}))))
     if missing:
-        return Missing(_explain(missing, plans, manifests))
+        stale = {p.file_name for p in missing if store.record(p.file_name) is not None}
+        return Missing(_explain(missing, plans, manifests, stale))
     return finish_render(timeline, edit_path, cues_path, model, options, results, outdir, timings,
                          started, log or _stderr_log)
 
@@ -125,7 +126,7 @@ def _shared_setup(manifests: list[dict], options: RenderOptions, outdir: Path) -
     return ModelInfo(**first["model"]), replace(options, **settings)
 
 
-def _explain(missing: list[StemPlan], plans: list[StemPlan], manifests: list[dict]) -> list[str]:
+def _explain(missing: list[StemPlan], plans: list[StemPlan], manifests: list[dict], stale: set[str]) -> list[str]:
     """One line per missing job: file, clip, prompt and what its shard says about it."""
     counts = {int(m["shard"].split("/")[1]) for m in manifests}
     count = max(counts) if counts else None
@@ -139,7 +140,9 @@ def _explain(missing: list[StemPlan], plans: list[StemPlan], manifests: list[dic
     for p in missing:
         shard = owner.get(p.file_name)
         manifest = by_shard.get(str(shard)) if shard else None
-        if shard is None:
+        if p.file_name in stale:
+            why = "out of date (rendered for other cues or settings)" + (f": re-run shard {shard}" if shard else "")
+        elif shard is None:
             why = "no shard has run"
         elif manifest is None:
             why = f"shard {shard} has not run"
