@@ -10,11 +10,15 @@ Why it is shaped like this:
   after a crash or kill the next run picks up the finished windows. Stems are always assembled from
   the cache, which is cheap and means a stem on disk is never out of date with its windows.
 - Every file is written to a temporary name and renamed, so nothing is half-written.
+- Each stem is a job with a lock and a done-record in OUTDIR/.jobs (`farm.store`): two processes on one
+  output folder never render the same stem, and a stem already done for the same plan is kept. The
+  same mechanism runs render farms (`--shard K/N`, then `farm.assemble`); see docs/farm.md.
 - A failing shot is reported and the others are kept (exit code 1); bad input is a UserError before any
   model work (exit code 2).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import tempfile
@@ -34,13 +38,20 @@ from otio_foley.cache import Cache, default_cache_dir
 from otio_foley.cues import CueSheet, load_cue_sheet, match_cues
 from otio_foley.edit import read_edit, read_shots
 from otio_foley.errors import UserError
-from otio_foley.jobs import StemPlan, Window, plan
+from otio_foley.farm.assemble import write_shard_manifest
+from otio_foley.farm.partition import Shard, select
+from otio_foley.farm.store import JobStore, run_jobs
+from otio_foley.jobs import ModelInfoLike, StemPlan, Window, plan
 from otio_foley.media import decode_frames, frame_count, probe
 from otio_foley.models.pipeline import FoleyModel, Prompt
 from otio_foley.stems import Stem, bwf_time_reference, write_stem
 from otio_foley.writeback import TARGETS, write_timelines
 
 DEFAULT_TARGETS = ("otio-resolve", "otio-premiere")
+# Generates every missing window of the given stems into the cache and marks model failures on them,
+# handing stems whose windows are all there to `ready` as it goes: executor(results, cache, force,
+# progress, ready).
+Executor = Callable[[list["StemResult"], Cache, bool, "_Progress", Callable[[list["StemResult"]], None]], None]
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,8 @@ class RenderOptions:
     cfg: float | None = None
     seed: int | None = None
     review: bool = True
+    shard: Shard | None = None  # render only this partition (farm); None = everything
+    batch_size: int = 1  # sampler rows per call across clips (a clip's prompts always go together)
 
 
 @dataclass
@@ -94,41 +107,79 @@ class RenderReport:
 
 
 def render(edit_path: Path | str, cues_path: Path | str, model: FoleyModel, options: RenderOptions,
-           *, log: Callable[[str], None] | None = None) -> RenderReport:
-    """Render every planned stem of the edit; see the module docstring. Raises UserError on bad input."""
+           *, log: Callable[[str], None] | None = None, executor: Executor | None = None) -> RenderReport:
+    """Render every planned stem of the edit; see the module docstring. Raises UserError on bad input.
+
+    `executor` generates the missing windows (default: this process, `options.batch_size` rows per
+    sampler call); `otio_foley.farm.ray_executor` spreads them over a Ray cluster. With `options.shard`
+    only that partition is rendered and a shard manifest is written instead of the timelines.
+    """
     log = log or _stderr_log
-    unknown = [t for t in options.targets if t not in TARGETS]
-    if unknown:
-        raise UserError(f"unknown target {unknown[0]!r}", fix=f"use one of {', '.join(TARGETS)}")
     started = time.perf_counter()
     timings: dict[str, float] = defaultdict(float)
     outdir = _prepare_output_dir(Path(options.output_dir))
 
     with _timed(timings, "plan"):
-        timeline = read_edit(edit_path, rate=options.rate, media_root=options.media_root)
-        shots = read_shots(timeline, edit_path, media_root=options.media_root)
-        sheet = load_cue_sheet(cues_path)
-        matches = match_cues(sheet, shots, allow_unmatched=options.allow_unmatched)
-        _check_model(sheet, model)
-        cache = Cache(options.cache_dir or default_cache_dir())
-        plans = plan(shots, matches, model, handles=options.handles, only=options.only or None,
-                     steps=options.steps, cfg=options.cfg, seed=options.seed, cache=cache)
+        timeline, shots, plans, cache = plan_render(edit_path, cues_path, model, options)
+        if options.shard is not None:
+            plans = select(plans, options.shard)
         pictured = {p.shot.index: p.shot for p in plans if p.source_range is not None}
         for shot in pictured.values():
             probe(shot.media_path, clip=shot.name)  # unreadable media fail now, before any model work
 
-    origin = timeline.global_start_time  # record TC of timeline time 0, for the BWF time reference
-    if origin is None:
-        origin = otio.opentime.RationalTime(0, shots[0].rate if shots else 24)
+    origin = edit_origin(timeline, shots)
+    if options.shard is not None:
+        write_shard_manifest(outdir, options.shard, model, options, None)  # "running", for `assemble`
     results = [StemResult(p) for p in plans]
-    by_shot: dict[int, list[StemResult]] = defaultdict(list)
-    for result in results:
-        by_shot[result.plan.shot.index].append(result)
     progress = _Progress(sum(len(p.windows) for p in plans), log)
-    for shot_results in by_shot.values():
-        _render_shot(shot_results, model, cache, options, outdir, progress, origin)
-    progress.close()
+    generate = executor or local_executor(model, options.batch_size)
 
+    def adopted(result: StemResult) -> None:  # its stem was done by an earlier run or another worker
+        for _ in result.plan.windows:
+            progress.advance(f"{result.plan.file_name}: done earlier")
+
+    run_jobs(results, JobStore(outdir), force=options.force, log=log,
+             signature=lambda p: stem_signature(p, options, origin),
+             generate=lambda todo, ready: generate(todo, cache, options.force, progress, ready),
+             write=lambda r: _write_stem_file(r, model, cache, options, outdir, origin),
+             entry=lambda r: manifest_entry(r, model),
+             adopted=adopted)
+    progress.close()
+    if options.shard is not None:
+        _sum_timings(timings, results, started)
+        manifest = write_shard_manifest(outdir, options.shard, model, options, results, timings)
+        _log_failures(results, log)
+        return RenderReport(results, {}, manifest, None, dict(timings))
+    return finish_render(timeline, edit_path, cues_path, model, options, results, outdir, timings, started, log)
+
+
+def plan_render(edit_path: Path | str, cues_path: Path | str, model: ModelInfoLike, options: RenderOptions,
+                ) -> tuple[otio.schema.Timeline, list, list[StemPlan], Cache]:
+    """Read the edit and the cue sheet and plan every stem (all shards); shared with `assemble`."""
+    unknown = [t for t in options.targets if t not in TARGETS]
+    if unknown:
+        raise UserError(f"unknown target {unknown[0]!r}", fix=f"use one of {', '.join(TARGETS)}")
+    timeline = read_edit(edit_path, rate=options.rate, media_root=options.media_root)
+    shots = read_shots(timeline, edit_path, media_root=options.media_root)
+    sheet = load_cue_sheet(cues_path)
+    matches = match_cues(sheet, shots, allow_unmatched=options.allow_unmatched)
+    _check_model(sheet, model)
+    cache = Cache(options.cache_dir or default_cache_dir())
+    plans = plan(shots, matches, model, handles=options.handles, only=options.only or None,
+                 steps=options.steps, cfg=options.cfg, seed=options.seed, cache=cache)
+    return timeline, shots, plans, cache
+
+
+def edit_origin(timeline: otio.schema.Timeline, shots: Sequence) -> otio.opentime.RationalTime:
+    """Record TC of timeline time 0, for the BWF time reference."""
+    origin = timeline.global_start_time
+    return origin if origin is not None else otio.opentime.RationalTime(0, shots[0].rate if shots else 24)
+
+
+def finish_render(timeline: otio.schema.Timeline, edit_path: Path | str, cues_path: Path | str,
+                  model: ModelInfoLike, options: RenderOptions, results: list[StemResult], outdir: Path,
+                  timings: dict[str, float], started: float, log: Callable[[str], None]) -> RenderReport:
+    """Timelines, review sheet and manifest from written stems; shared with `assemble`."""
     stems = [_stem_record(r, model, options) for r in results if r.status != "failed"]
     with _timed(timings, "conform"):
         timelines = write_timelines(timeline, stems, outdir, targets=options.targets, edit_path=Path(edit_path))
@@ -138,15 +189,45 @@ def render(edit_path: Path | str, cues_path: Path | str, model: FoleyModel, opti
 
         with _timed(timings, "review"):
             review = write_review(outdir, results, model)
+    _sum_timings(timings, results, started)
+    manifest = _write_manifest(outdir, edit_path, cues_path, model, options, results, timelines, timings)
+    _log_failures(results, log)
+    return RenderReport(results, timelines, manifest, review, dict(timings))
+
+
+def _sum_timings(timings: dict[str, float], results: Sequence[StemResult], started: float) -> None:
     for result in results:
         for name, seconds in result.timings.items():
             timings[name] += seconds
     timings["total"] = time.perf_counter() - started
-    manifest = _write_manifest(outdir, edit_path, cues_path, model, options, results, timelines, timings)
+
+
+def _log_failures(results: Sequence[StemResult], log: Callable[[str], None]) -> None:
     for result in results:
         if result.status == "failed":
             log(f"FAILED {result.plan.file_name}: {result.error}")
-    return RenderReport(results, timelines, manifest, review, dict(timings))
+
+
+def local_executor(model: FoleyModel, batch_size: int = 1) -> Executor:
+    """Generate in this process: clip by clip, or stacked across clips when `batch_size` > 1."""
+    def run(results: list[StemResult], cache: Cache, force: bool, progress: _Progress,
+            ready: Callable[[list[StemResult]], None]) -> None:
+        if batch_size > 1:
+            from otio_foley.farm.batching import generate_batched
+
+            generate_batched(results, model, cache, force, progress, ready, batch_size)
+            return
+        for shot_results in by_shot(results).values():
+            generate_shot(shot_results, model, cache, force, progress)
+            ready(shot_results)
+    return run
+
+
+def by_shot(results: Sequence[StemResult]) -> dict[int, list[StemResult]]:
+    groups: dict[int, list[StemResult]] = defaultdict(list)
+    for result in results:
+        groups[result.plan.shot.index].append(result)
+    return groups
 
 
 def cue_sheet_model(cues_path: Path | str) -> str | None:
@@ -167,9 +248,9 @@ def _check_model(sheet: CueSheet, model: FoleyModel) -> None:
                                 where=src.where, fix=f"pass --model {src.model} or remove `model:` from the cue sheet")
 
 
-def _render_shot(results: list[StemResult], model: FoleyModel, cache: Cache, options: RenderOptions,
-                 outdir: Path, progress: _Progress, origin: otio.opentime.RationalTime) -> None:
-    """Generate the missing windows of every stem of one shot, then write the stems.
+def generate_shot(results: list[StemResult], model: FoleyModel, cache: Cache, force: bool,
+                  progress: _Progress) -> None:
+    """Generate the missing windows of every stem of one shot into the cache.
 
     Window by window: the window's frames are decoded once and shared by all the shot's sources (only
     one window of frames is in memory, however long the clip), and the sources with equal sampler
@@ -179,7 +260,7 @@ def _render_shot(results: list[StemResult], model: FoleyModel, cache: Cache, opt
     todo: dict[tuple[float, float], list[tuple[StemResult, int]]] = defaultdict(list)
     for result in results:
         for w, window in enumerate(result.plan.windows):
-            if options.force or not cache.has(window.key):
+            if force or not cache.has(window.key):
                 todo[(window.offset, window.duration)].append((result, w))
             else:
                 progress.advance(f"{shot.name} {result.plan.source.prompt!r} window {w + 1}: cached")
@@ -199,9 +280,6 @@ def _render_shot(results: list[StemResult], model: FoleyModel, cache: Cache, opt
             prompts = [_prompt(r.plan, r.plan.windows[w]) for r, w in group]
             window_frames = frames if any(p.onscreen for p in prompts) else None
             _generate(model, window_frames, group, prompts, duration, steps, cfg, cache, progress, shot.name)
-    for result in results:
-        if result.status != "failed":
-            _write_stem_file(result, model, cache, options, outdir, origin)
 
 
 def _generate(model: FoleyModel, frames: torch.Tensor | None, jobs: list[tuple[StemResult, int]],
@@ -307,22 +385,34 @@ def _provenance(p: StemPlan, model: FoleyModel) -> dict:
             "window_keys": [w.key for w in p.windows], "otio_foley_version": __version__}
 
 
+def manifest_entry(r: StemResult, model: ModelInfoLike) -> dict:
+    """One stem of manifest.json (also its job record on a farm)."""
+    entry = {"path": str(r.path) if r.path else None, "file": r.plan.file_name, "status": r.status,
+             "error": r.error, "label": r.plan.source.track, "clip": r.plan.shot.name,
+             "shot_index": r.plan.shot.index, "windows": len(r.plan.windows),
+             "windows_generated": r.windows_generated,
+             "timings": {k: round(v, 4) for k, v in r.timings.items()}}
+    entry.update(_provenance(r.plan, model))
+    return entry
+
+
+def stem_signature(p: StemPlan, options: RenderOptions, origin: otio.opentime.RationalTime) -> str:
+    """sha256 of everything that makes a stem file what it is: its windows' audio (their keys), how
+    they are joined and trimmed, and how the file is written. Equal signature = identical bytes."""
+    payload = [[(w.key, w.offset, w.keep) for w in p.windows], p.duration, p.head_frames, p.tail_frames,
+               str(p.record_range), str(origin), p.source.gain_db, p.source.prompt[:256],
+               options.sample_rate, options.bit_depth, __version__]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
 def _write_manifest(outdir: Path, edit_path, cues_path, model: FoleyModel, options: RenderOptions,
                     results: Sequence[StemResult], timelines: dict[str, Path], timings: dict[str, float]) -> Path:
-    stems = []
-    for r in results:
-        entry = {"path": str(r.path) if r.path else None, "file": r.plan.file_name, "status": r.status,
-                 "error": r.error, "label": r.plan.source.track, "clip": r.plan.shot.name,
-                 "shot_index": r.plan.shot.index, "windows": len(r.plan.windows),
-                 "windows_generated": r.windows_generated,
-                 "timings": {k: round(v, 4) for k, v in r.timings.items()}}
-        entry.update(_provenance(r.plan, model))
-        stems.append(entry)
+    stems = [manifest_entry(r, model) for r in results]
     settings = {k: v for k, v in asdict(options).items() if k in ("targets", "sample_rate", "bit_depth",
                                                                     "handles", "force", "steps", "cfg", "seed")}
     manifest = {"otio_foley_version": __version__, "edit": str(Path(edit_path).resolve()),
                 "cues": str(Path(cues_path).resolve()), "model": {"name": model.name, "checksum": model.checksum,
-                                                                   "device": str(model.device)},
+                                                                   "device": str(getattr(model, "device", "unknown"))},
                 "settings": settings, "timelines": {k: str(v) for k, v in timelines.items()},
                 "timings": {k: round(v, 4) for k, v in timings.items()}, "stems": stems}
     path = outdir / "manifest.json"

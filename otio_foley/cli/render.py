@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -33,6 +34,26 @@ def _load_model(name: str | None, device: str):
     return load_model(name, device=device)
 
 
+def _shard(ctx, param, value: str | None):
+    from otio_foley.farm.partition import parse_shard
+
+    return None if value is None else parse_shard(value)
+
+
+def _render_on_ray(edit: Path, cues: Path, model: str | None, device: str, models_dir: Path | None, options,
+                   address: str | None, log):
+    """The model loads on the actors only; the driver plans with the facts they report."""
+    from otio_foley.farm.ray_executor import ModelSpec, RayExecutor
+    from otio_foley.render import render as run_render
+
+    executor = RayExecutor(ModelSpec(model, device, str(models_dir) if models_dir else None), edit, cues, options,
+                           address=address, log=log)
+    try:
+        return run_render(edit, cues, executor.model, options, log=log, executor=executor)
+    finally:
+        executor.close()
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("edit", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("cues", type=click.Path(dir_okay=False, path_type=Path))
@@ -62,10 +83,21 @@ def _load_model(name: str | None, device: str):
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Also per-stem timings.")
+@click.option("--shard", default=None, metavar="K/N", callback=_shard,
+              help="Render only the K-th of N partitions (render farms; then `otio-foley assemble`).")
+@click.option("--batch-size", type=click.IntRange(1, 256), default=1, show_default=True, metavar="N",
+              help="Stack windows of equal length from different clips into one sampler call of up to N prompts.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: generate on the actors of a Ray cluster (pip install 'otio-foley[ray]').")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="Ray cluster to join, e.g. 10.0.0.5:6379 or auto (default: start a local one).")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              envvar="OTIO_FOLEY_MODELS_DIR", help="Model weights folder, e.g. a shared one on a farm.")
 def render(edit: Path, cues: Path, output_dir: Path, model: str | None, device: str, steps: int | None,
            cfg: float | None, seed: int | None, targets: tuple[str, ...], sample_rate: str, bit_depth: str,
            handles: int, only: tuple[str, ...], force: bool, media_root: tuple, cache_dir: Path | None,
-           allow_unmatched: bool, rate: float | None, as_json: bool, quiet: bool, verbose: bool) -> None:
+           allow_unmatched: bool, rate: float | None, as_json: bool, quiet: bool, verbose: bool, shard,
+           batch_size: int, executor: str, ray_address: str | None, models_dir: Path | None) -> None:
     """Generate one Foley stem per clip and source, and timelines with them on new audio tracks.
 
     \b
@@ -74,6 +106,8 @@ def render(edit: Path, cues: Path, output_dir: Path, model: str | None, device: 
       otio-foley render cut.xml cues.yaml -o out --target fcp7xml --handles 12
       otio-foley render reel1.edl cues.yaml --rate 23.976 --media-root /Volumes/RAID=/mnt/raid
       otio-foley render cut.otio cues.yaml -o out --only 'sh01*' --steps 10 --device cuda:1
+      otio-foley render cut.otio cues.yaml -o /mnt/farm/out --shard 3/8   # then: otio-foley assemble
+      otio-foley render cut.otio cues.yaml -o out --executor ray --ray-address auto
 
     \b
     Exit codes: 0 all stems written, 1 some failed (the rest kept, see
@@ -86,10 +120,15 @@ def render(edit: Path, cues: Path, output_dir: Path, model: str | None, device: 
     options = RenderOptions(output_dir=output_dir, targets=tuple(dict.fromkeys(targets)) or DEFAULT_TARGETS,
                             sample_rate=int(sample_rate), bit_depth=int(bit_depth), handles=handles, only=only,
                             force=force, media_root=media_root, cache_dir=cache_dir,
-                            allow_unmatched=allow_unmatched, rate=rate, steps=steps, cfg=cfg, seed=seed)
+                            allow_unmatched=allow_unmatched, rate=rate, steps=steps, cfg=cfg, seed=seed,
+                            shard=shard, batch_size=batch_size)
     log = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
-    foley_model = _load_model(model or cue_sheet_model(cues), device)
-    report = run_render(edit, cues, foley_model, options, log=log)
+    if models_dir is not None:  # the registry reads it from here (also on Ray workers)
+        os.environ["OTIO_FOLEY_MODELS_DIR"] = str(models_dir)
+    if executor == "ray":
+        report = _render_on_ray(edit, cues, model or cue_sheet_model(cues), device, models_dir, options, ray_address, log)
+    else:
+        report = run_render(edit, cues, _load_model(model or cue_sheet_model(cues), device), options, log=log)
     if as_json:
         click.echo(json.dumps(json.loads(report.manifest.read_text(encoding="utf-8")), indent=2))
     elif not quiet:
