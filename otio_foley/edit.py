@@ -340,6 +340,12 @@ def _markers(clip: otio.schema.Clip) -> tuple[str, ...]:
     return tuple(texts)
 
 
+def _media_origin(clip: otio.schema.Clip) -> otio.opentime.RationalTime | None:
+    """Media time of the file's first frame, from the reference's available_range (None when absent)."""
+    available = getattr(clip.media_reference, "available_range", None)
+    return available.start_time if available is not None else None
+
+
 def read_shots(timeline: otio.schema.Timeline, edit_path: str | os.PathLike,
                media_root: MediaRoots = ()) -> list[Shot]:
     """Every enabled clip on enabled video tracks, nested stacks included, in timeline order.
@@ -389,6 +395,7 @@ def read_shots(timeline: otio.schema.Timeline, edit_path: str | os.PathLike,
             media_path=media_path,
             source_range=media_range(clip, visible, root, scalar),
             time_scalar=scalar,
+            media_origin=_media_origin(clip),
             media_problem=problem,
             markers=_markers(clip),
             metadata={"producer": producer},

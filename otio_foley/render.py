@@ -310,7 +310,7 @@ def _decode_window(result: StemResult, w: int, model: FoleyModel) -> torch.Tenso
     """The frames of window `w` at the model's rate and size (the same for every source of the shot)."""
     window, shot = result.plan.windows[w], result.plan.shot
     with _timed(result.timings, "decode"):
-        return decode_frames(shot.media_path, window.source_range.start_time.to_seconds(),
+        return decode_frames(shot.media_path, shot.file_seconds(window.source_range.start_time),
                              frame_count(window.duration, model.fps), fps=model.fps, size=model.frame_size,
                              speed=abs(shot.time_scalar), clip=shot.name)
 

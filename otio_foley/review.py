@@ -78,7 +78,7 @@ def _thumbnails(plan, model: FoleyModel) -> Image.Image:
         ImageDraw.Draw(strip).text((8, THUMB_H // 2 - 6), "no picture (offscreen sources)", fill=_FG)
         return strip
     try:
-        frames = decode_frames(plan.shot.media_path, plan.source_range.start_time.to_seconds(), THUMBS, fps=THUMBS / plan.duration,
+        frames = decode_frames(plan.shot.media_path, plan.shot.file_seconds(plan.source_range.start_time), THUMBS, fps=THUMBS / plan.duration,
                                size=THUMB_H, speed=abs(plan.shot.time_scalar), clip=plan.shot.name)
     except UserError:
         ImageDraw.Draw(strip).text((8, THUMB_H // 2 - 6), "picture unreadable", fill=_FG)

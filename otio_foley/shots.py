@@ -24,7 +24,16 @@ class Shot:
     source_range: otio.opentime.TimeRange | None  # media time of visible_range, retime applied
     # (freeze: the one held frame; computed from the edit even when the media is missing)
     time_scalar: float = 1.0  # LinearTimeWarp scalar; 0.0 = freeze frame
+    # media time of the file's first frame: the reference's available_range start (e.g. 01:00:00:00 for
+    # Resolve/Premiere exports); None = the media time is seconds from the start of the file
+    media_origin: otio.opentime.RationalTime | None = None
     media_problem: str | None = None  # why media_path is None, for the user
     markers: tuple[str, ...] = ()  # names/comments of markers on the clip
     metadata: dict = field(default_factory=dict, compare=False, hash=False)  # producer metadata
     warnings: tuple[str, ...] = ()  # things the user should check (e.g. retimed clip), shown by the CLI
+
+    def file_seconds(self, media_time: otio.opentime.RationalTime) -> float:
+        """Seconds from the start of the media file for `media_time` (a time of `source_range`), as the
+        decoder wants it; messages keep the media time itself."""
+        origin = self.media_origin.to_seconds() if self.media_origin is not None else 0.0
+        return media_time.to_seconds() - origin

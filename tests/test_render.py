@@ -15,12 +15,13 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 import soundfile as sf
+import torch
 from click.testing import CliRunner
 
 from otio_foley.cli import main
 from otio_foley.render import RenderOptions, join_windows, render
 from standin_model import StandInModel, prompt_pitch
-from test_media import write_video
+from test_media import read_index, write_video
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 TESTS = Path(__file__).resolve().parent
@@ -207,3 +208,42 @@ def test_example_edits_render(tmp_path: Path, edit_name: str, rate: float, frame
     first = next(r for r in report.results if r.plan.shot.name == "sh010")
     samples = len(sf.read(first.path)[0])
     assert samples == int(np.ceil(frames * 48000 / rate)) + int(np.ceil(frames * 48000 / rate)) % 2
+
+
+class _FrameRecorder(StandInModel):
+    """The stand-in model, keeping the frames it was given (large enough to read the painted index)."""
+
+    frame_size = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[torch.Tensor] = []
+
+    def generate(self, frames, prompts, **kw):
+        if frames is not None:
+            self.frames.append(frames)
+        return super().generate(frames, prompts, **kw)
+
+
+def test_media_starting_at_source_timecode_decodes_the_right_frames(tmp_path: Path) -> None:
+    """Media whose available_range starts at 01:00:00:00: the clip's in point is media time, the file
+    starts at frame 0, so source 01:00:00:10 is file frame 10."""
+    rate = 25.0
+    media = write_video(tmp_path / "tc.mp4", Fraction(25), 60, 64, 48)
+    origin = RT.from_timecode("01:00:00:00", rate)
+    timeline = otio.schema.Timeline(name="tc", global_start_time=origin)
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    ref = otio.schema.ExternalReference(target_url=str(media), available_range=TR(origin, RT(60, rate)))
+    track.append(otio.schema.Clip(name="sh010", media_reference=ref,
+                                  source_range=TR(origin + RT(10, rate), RT(20, rate))))
+    edit = tmp_path / "edit.otio"
+    otio.adapters.write_to_file(timeline, str(edit))
+    cues = tmp_path / "cues.yaml"
+    cues.write_text("version: 1\nclips:\n  - clip: sh010\n    sources:\n      - prompt: dog barking\n")
+    model = _FrameRecorder()
+    report = render(edit, cues, model, RenderOptions(output_dir=tmp_path / "out", cache_dir=tmp_path / "cache"),
+                    log=lambda line: None)
+    assert report.exit_code == 0
+    (frames,) = model.frames
+    assert [read_index(f.numpy()) for f in frames] == list(range(10, 30))
