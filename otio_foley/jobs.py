@@ -5,7 +5,8 @@ take) holding its `Window`s; nothing is decoded or generated here, so `otio-fole
 work, the cache hits and the estimated time before any of it runs.
 
 Windows. The model generates `window_seconds` (8 s for SelVA). A longer stem is covered by full-length
-windows that overlap by at least OVERLAP_SECONDS, spread evenly so the last one ends exactly at the
+windows that overlap by at least `overlap_seconds(window)` (OVERLAP_SECONDS, or OVERLAP_FRACTION of a
+window shorter than 4 s, so short-window models still advance), spread evenly so the last one ends exactly at the
 stem's end; the render joins neighbours with an equal-power crossfade over their whole overlap
 (`[next.offset, previous.offset + previous.duration]`). A stem shorter than `min_seconds` is generated
 at `min_seconds` and trimmed to `keep`.
@@ -44,6 +45,7 @@ TR = otio.opentime.TimeRange
 SECONDS_PER_SECOND = {"selva-s16k": 119.3 / 8.0}
 
 OVERLAP_SECONDS = 1.0
+OVERLAP_FRACTION = 0.25  # of the window, when that is less than OVERLAP_SECONDS
 WINDOW_SEED_STRIDE = 10007
 CACHE_FORMAT = 1  # bump when the meaning of a cached entry changes
 _PROBE_BYTES = 1 << 20
@@ -112,9 +114,19 @@ class StemPlan:
 # Pure helpers
 # ----------------------------------------------------------------------------------------------
 
+def overlap_seconds(window: float) -> float:
+    """Least overlap of neighbouring windows: 1 s of crossfade, but never more than a quarter of the
+    window, or a model with windows <= 1 s (selva-tiny's 0.64 s test configs) would never advance."""
+    return min(OVERLAP_SECONDS, OVERLAP_FRACTION * window)
+
+
 def window_layout(duration: float, window: float, minimum: float,
-                  overlap: float = OVERLAP_SECONDS) -> list[tuple[float, float, float]]:
-    """(offset, generated length, kept length) of each window covering `duration` seconds."""
+                  overlap: float | None = None) -> list[tuple[float, float, float]]:
+    """(offset, generated length, kept length) of each window covering `duration` seconds;
+    `overlap` defaults to `overlap_seconds(window)` and must be shorter than the window."""
+    overlap = overlap_seconds(window) if overlap is None else overlap
+    if not 0 <= overlap < window:
+        raise ValueError(f"window overlap {overlap} s must be in [0, window {window} s)")
     if duration <= window:
         return [(0.0, max(duration, minimum), duration)]
     count = math.ceil((duration - overlap) / (window - overlap))

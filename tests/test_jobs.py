@@ -1,6 +1,7 @@
 """Planning (otio_foley/jobs.py) and the audio cache (otio_foley/cache.py)."""
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -14,8 +15,8 @@ from otio_foley.cache import Cache
 from otio_foley.cues import load_cue_sheet, match_cues
 from otio_foley.edit import read_edit, read_shots
 from otio_foley.errors import UserError
-from otio_foley.jobs import (OVERLAP_SECONDS, WINDOW_SEED_STRIDE, ModelInfo, plan, stem_file_name,
-                             window_layout)
+from otio_foley.jobs import (OVERLAP_SECONDS, WINDOW_SEED_STRIDE, ModelInfo, overlap_seconds, plan,
+                             stem_file_name, window_layout)
 
 MODEL = ModelInfo(name="test", checksum="abc123", fps=25, sample_rate=16000, window_seconds=8.0,
                   min_seconds=0.64, seconds_per_second=2.0)
@@ -56,6 +57,28 @@ def test_window_layout_covers_and_overlaps(duration):
     else:
         assert all(d == 8.0 for _, d, _ in windows)
         assert len(windows) == len(window_layout(duration, 8.0, 0.64))
+
+
+@pytest.mark.parametrize("window", [0.64, 1.0, 2.0, 8.0])
+@pytest.mark.parametrize("factor", [0.5, 1.0, 1.01, 1.9, 3.0, 20.0])
+def test_window_layout_short_windows(window, factor):
+    """Windows at or below OVERLAP_SECONDS used to divide by zero; their overlap is a quarter window."""
+    duration = window * factor
+    overlap = overlap_seconds(window)
+    assert overlap == (OVERLAP_SECONDS if window >= 4 * OVERLAP_SECONDS else window / 4)
+    windows = window_layout(duration, window, 0.64)
+    assert windows[0][0] == 0.0
+    assert windows[-1][0] + windows[-1][2] == pytest.approx(duration)
+    for (o1, d1, _), (o2, _, _) in zip(windows, windows[1:]):
+        assert o2 > o1 and o1 + d1 - o2 >= overlap - 1e-6
+    if duration > window:
+        assert all(d == k == window for _, d, k in windows)
+        assert len(windows) == math.ceil((duration - overlap) / (window - overlap))
+
+
+def test_window_layout_rejects_overlap_not_below_window():
+    with pytest.raises(ValueError):
+        window_layout(3.0, 1.0, 0.64, overlap=1.0)
 
 
 @pytest.mark.parametrize("fps", RATES, ids=RATE_IDS)
