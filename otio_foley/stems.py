@@ -11,15 +11,14 @@
   as silence;
 - a `bext` chunk whose TimeReference is the record start in samples since midnight. We write the RIFF
   ourselves because python-soundfile exposes no API for libsndfile's broadcast-info command;
-- written to a temporary name in the same folder, then renamed, so a crash leaves no half file.
+- written to a temporary name in the same folder, then renamed, so a crash leaves no half file, with
+  the umask's permissions (not mkstemp's 0600) so NLEs and farm nodes running as other users read it.
 """
 from __future__ import annotations
 
 import math
-import os
 import re
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -27,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 from scipy.signal import resample_poly
+
+from otio_foley.atomic import write_bytes_atomic
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def write_stem(path: Path | str, audio: np.ndarray, *, source_rate: int, time_re
         chunks.append(_chunk(b"fact", struct.pack("<I", n)))
     chunks.append(_chunk(b"data", body))
     payload = b"WAVE" + b"".join(chunks)
-    _write_atomic(Path(path), b"RIFF" + struct.pack("<I", len(payload)) + payload)
+    write_bytes_atomic(Path(path), b"RIFF" + struct.pack("<I", len(payload)) + payload)
     return WavInfo(Path(path), n, sample_rate, bit_depth,
                    20.0 * math.log10(peak) if peak > 0 else -math.inf, clipped)
 
@@ -166,13 +167,3 @@ def _bext(description: str, time_reference: int) -> bytes:
 def _chunk(tag: bytes, data: bytes) -> bytes:
     return tag + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
 
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

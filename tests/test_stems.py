@@ -1,6 +1,8 @@
 """BWF stems: headers checked by reading the bytes, lengths, resampling, gain/clipping, atomic writes."""
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from fractions import Fraction
 
@@ -121,3 +123,16 @@ def test_rates_snap_to_ntsc_only_when_meant():
     assert exact_rate(29.97) == Fraction(30000, 1001)
     assert exact_rate(12.0) == 12 and exact_rate(25.0) == 25
     assert samples_for_frames(1000, 23.976, 48000) == 2_002_000  # not 2_001_999 (23.976 read literally)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_stem_has_umask_permissions_and_no_temp_left(tmp_path, umask):
+    """Shared farm storage and NLEs running as another user must read stems: not mkstemp's 0600."""
+    old = os.umask(umask)
+    try:
+        write_stem(tmp_path / "s.wav", np.zeros(1600), source_rate=16000, time_reference_samples=0,
+                   description="x", frame_rate=25.0)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "s.wav").st_mode) == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["s.wav"]
