@@ -17,12 +17,15 @@ import numpy as np
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
-def default_cache_dir() -> Path:
-    """$OTIO_FOLEY_CACHE, else $XDG_CACHE_HOME/otio-foley/audio (~/.cache/otio-foley/audio)."""
+DEFAULT_OUTPUT_DIR = Path("otio-foley-out")  # OUTDIR of `render` and `plan` when -o is not given
+
+
+def default_cache_dir(output_dir: Path | str) -> Path:
+    """$OTIO_FOLEY_CACHE, else OUTDIR/.cache: the cache travels with the stems it made, and farm shards
+    writing into one OUTDIR share it without extra setup. `--cache-dir` overrides both."""
     if os.environ.get("OTIO_FOLEY_CACHE"):
         return Path(os.environ["OTIO_FOLEY_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "otio-foley" / "audio"
+    return Path(output_dir) / ".cache"
 
 
 class Cache:

@@ -66,7 +66,7 @@ class RenderOptions:
     only: tuple[str, ...] = ()  # clip names, globs or 1-based indices to render; empty = all
     force: bool = False  # ignore cached windows and generate again
     media_root: tuple[tuple[str, str], ...] = ()
-    cache_dir: Path | None = None  # default: cache.default_cache_dir() (shared by renders and plan)
+    cache_dir: Path | None = None  # default: cache.default_cache_dir(output_dir) (shared by renders and plan)
     allow_unmatched: bool = False
     rate: float | None = None  # frame rate for EDLs
     steps: int | None = None  # overrides of the cue sheet's settings
@@ -164,7 +164,7 @@ def plan_render(edit_path: Path | str, cues_path: Path | str, model: ModelInfoLi
     sheet = load_cue_sheet(cues_path)
     matches = match_cues(sheet, shots, allow_unmatched=options.allow_unmatched)
     _check_model(sheet, model)
-    cache = Cache(options.cache_dir or default_cache_dir())
+    cache = Cache(options.cache_dir or default_cache_dir(options.output_dir))
     plans = plan(shots, matches, model, handles=options.handles, only=options.only or None,
                  steps=options.steps, cfg=options.cfg, seed=options.seed, cache=cache)
     return timeline, shots, plans, cache

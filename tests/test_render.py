@@ -19,6 +19,7 @@ import torch
 from click.testing import CliRunner
 
 from otio_foley.cli import main
+from otio_foley.jobs import ModelInfo
 from otio_foley.render import RenderOptions, join_windows, render
 from standin_model import StandInModel, prompt_pitch
 from test_media import read_index, write_video
@@ -247,3 +248,41 @@ def test_media_starting_at_source_timecode_decodes_the_right_frames(tmp_path: Pa
     assert report.exit_code == 0
     (frames,) = model.frames
     assert [read_index(f.numpy()) for f in frames] == list(range(10, 30))
+
+
+STANDIN_INFO = ModelInfo(name="standin", checksum="standin0", fps=25.0, sample_rate=16000, window_seconds=2.0,
+                         min_seconds=0.4, frame_size=32)
+
+
+def _plan_hits(edit: Path, cues: Path, *args: str) -> list[int]:
+    result = CliRunner().invoke(main, ["plan", str(edit), str(cues), "--json", *args])
+    assert result.exit_code == 0, result.output
+    return [s["cached_windows"] for s in json.loads(result.stdout)["stems"]]
+
+
+def test_cache_defaults_to_outdir_and_plan_reads_it(project, monkeypatch, tmp_path: Path) -> None:
+    """No --cache-dir: the cache is OUTDIR/.cache, so a re-run into OUTDIR does no model work and
+    `plan -o OUTDIR` counts its hits; another OUTDIR starts empty unless it names the same --cache-dir."""
+    edit, cues, out = project
+    monkeypatch.delenv("OTIO_FOLEY_CACHE", raising=False)
+    monkeypatch.setattr("otio_foley.cli.plan.stand_in_model_info", lambda name: STANDIN_INFO)
+    first = StandInModel()
+    assert render(edit, cues, first, RenderOptions(output_dir=out), log=lambda line: None).exit_code == 0
+    assert first.calls and any((out / ".cache").rglob("*.npy"))
+    again = StandInModel()
+    assert render(edit, cues, again, RenderOptions(output_dir=out), log=lambda line: None).exit_code == 0
+    assert again.calls == []
+    assert _plan_hits(edit, cues, "-o", str(out)) == [2, 2, 1, 1]
+    assert _plan_hits(edit, cues, "-o", str(tmp_path / "elsewhere")) == [0, 0, 0, 0]
+
+    shared = tmp_path / "shared-cache"
+    for outdir, generates in [(tmp_path / "a", True), (tmp_path / "b", False)]:
+        model = StandInModel()
+        render(edit, cues, model, RenderOptions(output_dir=outdir, cache_dir=shared), log=lambda line: None)
+        assert bool(model.calls) == generates and not (outdir / ".cache").exists()
+    assert _plan_hits(edit, cues, "-o", str(tmp_path / "c"), "--cache-dir", str(shared)) == [2, 2, 1, 1]
+
+    monkeypatch.setenv("OTIO_FOLEY_CACHE", str(shared))  # the environment overrides OUTDIR/.cache
+    model = StandInModel()
+    render(edit, cues, model, RenderOptions(output_dir=tmp_path / "d"), log=lambda line: None)
+    assert model.calls == []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from otio_foley.cache import Cache, default_cache_dir
+from otio_foley.cache import DEFAULT_OUTPUT_DIR, Cache, default_cache_dir
 from otio_foley.cues import CueSheet, ShotSources, load_cue_sheet, match_cues
 from otio_foley.edit import parse_media_root, read_edit, read_shots
 from otio_foley.jobs import ModelInfo, StemPlan, plan as plan_jobs
@@ -97,8 +97,10 @@ def _table(rows: list[dict], shots: list[Shot], model: ModelInfo, cache_known: b
 @click.option("--handles", type=click.IntRange(min=0), default=0, show_default=True,
               help="Extra frames of audio before and after each clip.")
 @click.option("--only", multiple=True, metavar="CLIP", help="Only this clip (name, glob or 1-based index; repeatable).")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=str(DEFAULT_OUTPUT_DIR),
+              show_default=True, help="The render's OUTPUT_DIR, whose cache the hits are counted in.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-              help="Audio cache folder (default $OTIO_FOLEY_CACHE or ~/.cache/otio-foley/audio).")
+              help="Audio cache folder (default $OTIO_FOLEY_CACHE, else OUTPUT_DIR/.cache).")
 @click.option("--model", default=None,
               help=f"Model name (default: the cue sheet's `model:`, else {DEFAULT_MODEL}).")
 @click.option("--steps", type=click.IntRange(min=1, max=1000), default=None, help="Override every source's steps.")
@@ -106,7 +108,7 @@ def _table(rows: list[dict], shots: list[Shot], model: ModelInfo, cache_known: b
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=None, help="Override every source's seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(edit: str, cues: str, rate: float | None, media_root: tuple[str, ...], allow_unmatched: bool,
-         handles: int, only: tuple[str, ...], cache_dir: str | None, model: str | None, steps: int | None,
+         handles: int, only: tuple[str, ...], output_dir: str, cache_dir: str | None, model: str | None, steps: int | None,
          cfg: float | None, seed: int | None, as_json: bool) -> None:
     """Dry run: list the stems EDIT and CUES would render, with timecodes, cache hits and estimated time.
 
@@ -114,11 +116,12 @@ def plan(edit: str, cues: str, rate: float | None, media_root: tuple[str, ...], 
     Examples:
       otio-foley plan edit.otio cues.yaml
       otio-foley plan cut.edl cues.yaml --rate 23.976 --handles 12 --json
+      otio-foley plan edit.otio cues.yaml -o out     # cache hits of `render ... -o out`
     """
     shots, sheet, matches = read_inputs(edit, cues, rate=rate, media_root=media_root, allow_unmatched=allow_unmatched)
     info = stand_in_model_info(model or sheet.model or DEFAULT_MODEL)
     cache_known = info.checksum != "unknown"
-    cache = Cache(cache_dir or default_cache_dir()) if cache_known else None
+    cache = Cache(cache_dir or default_cache_dir(output_dir)) if cache_known else None
     plans = plan_jobs(shots, matches, info, handles=handles, only=only, steps=steps, cfg=cfg, seed=seed, cache=cache)
     rows = [_row(p, cache_known) for p in plans]
     if as_json:

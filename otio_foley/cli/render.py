@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from otio_foley.cache import DEFAULT_OUTPUT_DIR
 from otio_foley.errors import UserError
 from otio_foley.writeback import TARGETS
 
@@ -57,8 +58,9 @@ def _render_on_ray(edit: Path, cues: Path, model: str | None, device: str, model
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("edit", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("cues", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("otio-foley-out"),
-              show_default=True, help="Folder for stems/, timelines, manifest.json and review.html.")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUTPUT_DIR,
+              show_default=True, help="Folder for stems/, timelines, manifest.json, review.html and the "
+              "generated-audio cache (.cache/).")
 @click.option("--model", default=None, help="Registry name or checkpoint path (default: the cue sheet's "
               "`model:`, else selva-s16k if its weights are present, else the built-in selva-tiny).")
 @click.option("--device", default="auto", show_default=True, callback=_device, help="auto|cpu|cuda[:N]|mps")
@@ -77,7 +79,7 @@ def _render_on_ray(edit: Path, cues: Path, model: str | None, device: str, model
 @click.option("--media-root", multiple=True, callback=_media_root, metavar="OLD=NEW",
               help="Relink media paths starting with OLD to NEW (repeatable).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Generated-audio cache (default $OTIO_FOLEY_CACHE or ~/.cache/otio-foley/audio).")
+              help="Generated-audio cache (default $OTIO_FOLEY_CACHE, else OUTPUT_DIR/.cache).")
 @click.option("--allow-unmatched", is_flag=True, help="Cue entries matching no clip are warnings, not errors.")
 @click.option("--rate", type=float, default=None, help="Frame rate of an EDL (EDLs do not store one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
