@@ -141,7 +141,7 @@ def render(edit_path: Path | str, cues_path: Path | str, model: FoleyModel, opti
     run_jobs(results, JobStore(outdir), force=options.force, log=log,
              signature=lambda p: stem_signature(p, options, origin),
              generate=lambda todo, ready: generate(todo, cache, options.force, progress, ready),
-             write=lambda r: _write_stem_file(r, model, cache, options, outdir, origin),
+             write=lambda r: _write_stem_file(r, model, cache, options, outdir, origin, log),
              entry=lambda r: manifest_entry(r, model),
              adopted=adopted)
     progress.close()
@@ -316,8 +316,9 @@ def _decode_window(result: StemResult, w: int, model: FoleyModel) -> torch.Tenso
 
 
 def _write_stem_file(result: StemResult, model: FoleyModel, cache: Cache, options: RenderOptions,
-                     outdir: Path, origin: otio.opentime.RationalTime) -> None:
-    """Join the stem's windows from the cache, trim to its frames and write the BWF (atomically)."""
+                     outdir: Path, origin: otio.opentime.RationalTime, log: Callable[[str], None]) -> None:
+    """Join the stem's windows from the cache, trim to its frames and write the BWF (atomically);
+    one warning line when it clipped, since the stem writer can only hard-clip."""
     p = result.plan
     t0 = time.perf_counter()
     sr = model.sample_rate
@@ -328,11 +329,14 @@ def _write_stem_file(result: StemResult, model: FoleyModel, cache: Cache, option
     rate = p.shot.rate
     body = round(p.record_range.end_time_exclusive().value_rescaled_to(rate)) - round(
         p.record_range.start_time.value_rescaled_to(rate))
-    write_stem(path, audio, source_rate=sr, sample_rate=options.sample_rate, bit_depth=options.bit_depth,
+    info = write_stem(path, audio, source_rate=sr, sample_rate=options.sample_rate, bit_depth=options.bit_depth,
                frame_rate=rate, frames=p.head_frames + body + p.tail_frames,
                time_reference_samples=bwf_time_reference(origin + p.record_range.start_time, p.head_frames,
                                                          options.sample_rate),
                description=p.source.prompt[:256], gain_db=p.source.gain_db)
+    if info.clipped_samples:
+        log(f"warning: {p.file_name}: {info.clipped_samples} samples clipped (peak {info.peak_dbfs:+.1f} dBFS); "
+            f"lower the source's `gain_db` in the cue sheet")
     result.path, result.status = path, ("rendered" if result.windows_generated else "cached")
     result.timings["write"] += time.perf_counter() - t0
 

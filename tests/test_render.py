@@ -286,3 +286,22 @@ def test_cache_defaults_to_outdir_and_plan_reads_it(project, monkeypatch, tmp_pa
     model = StandInModel()
     render(edit, cues, model, RenderOptions(output_dir=tmp_path / "d"), log=lambda line: None)
     assert model.calls == []
+
+
+class _LoudModel(StandInModel):
+    """The stand-in at 10x its level: every stem peaks above full scale."""
+
+    def generate(self, frames, prompts, **kw):
+        return super().generate(frames, prompts, **kw) * 10.0
+
+
+def test_clipped_stem_warns_once_per_stem(project) -> None:
+    edit, cues, out = project
+    lines: list[str] = []
+    report = render(edit, cues, _LoudModel(), RenderOptions(output_dir=out, cache_dir=out / "cache"), log=lines.append)
+    warnings = [line for line in lines if line.startswith("warning:") and "clipped" in line]
+    assert report.exit_code == 0 and len(warnings) == len(report.results) == 4
+    assert all("dBFS" in w and "gain_db" in w for w in warnings)
+    quiet: list[str] = []
+    render(edit, cues, StandInModel(), RenderOptions(output_dir=out.parent / "out2"), log=quiet.append)
+    assert not any("clipped" in line for line in quiet)

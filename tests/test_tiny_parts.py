@@ -36,7 +36,7 @@ def test_minilm_fixed_length(minilm: MiniLMEncoder) -> None:
 
 
 def test_mel_codec_lengths_and_round_trip() -> None:
-    codec = MelCodec(MelCodecConfig(hop=512))
+    codec = MelCodec(MelCodecConfig(hop=512, max_log_mel=None, output_gain_db=0.0))  # the plain inverse
     sr = codec.sample_rate
     t = torch.arange(2 * sr) / sr
     tone = 0.5 * torch.sin(2 * math.pi * 440 * t) * (t % 0.5 < 0.2)
@@ -49,6 +49,19 @@ def test_mel_codec_lengths_and_round_trip() -> None:
     error = (codec.encode(audio[:, : 2 * sr]) - latents).abs()
     assert error.median() < 0.05 and error.mean() < 0.4
     torch.testing.assert_close(codec.decode(latents), audio)  # deterministic
+
+
+def test_mel_codec_output_level_caps_overshoot() -> None:
+    """Frames far above the training range (CFG overshoot) decode below full scale, not at x1000."""
+    codec = MelCodec(MelCodecConfig(hop=512))
+    overshoot = torch.full((1, 32, 40), -4.0)
+    overshoot[:, 10:20, 5:15] = 4.0  # 10^4 x a loud tone's magnitude
+    peak = float(codec.decode(overshoot).abs().max())
+    assert 0.05 < peak < 1.0
+    plain = MelCodec(MelCodecConfig(hop=512, max_log_mel=None, output_gain_db=0.0))
+    assert float(plain.decode(overshoot).abs().max()) > 100 * peak
+    half = MelCodec(MelCodecConfig(hop=512, output_gain_db=-6.0206))
+    torch.testing.assert_close(half.decode(overshoot), codec.decode(overshoot) * 10 ** (-5.0206 / 20))
 
 
 def test_warmup_and_decay() -> None:
