@@ -29,8 +29,9 @@ class MelCodecConfig:
     # CFG (measured on selva-tiny: log10 mel up to +5, waveform peaks of 40..850000 x full scale), so the
     # decoder caps every bin at `max_log_mel` (about the level of a 0.2-amplitude tone in one bin) and then
     # applies `output_gain_db`: typical selva-tiny windows then peak near -6 dBFS (median -6.4 dBFS over the
-    # 5 synthetic prompts x 2 seeds, 2 s, 25 steps; loud tonal ones such as bells can still reach ~+1 dBFS,
-    # which the stem writer clips and the render reports). None / 0.0 give the plain inverse (round trips).
+    # 5 synthetic prompts x 2 seeds, text only, 2 s, 25 steps; loud tonal ones such as bells can still reach
+    # ~+1 dBFS, which the stem writer clips and the render reports; the onscreen example render
+    # examples/edit_25fps.otio peaks at -2.6..-15.9 dBFS). None / 0.0 give the plain inverse (round trips).
     max_log_mel: float | None = -0.5
     output_gain_db: float = -1.0
 
