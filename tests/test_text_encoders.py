@@ -148,3 +148,18 @@ def test_t5_features_and_mask_per_prompt() -> None:
     with torch.no_grad():
         direct = model(**ids).last_hidden_state
     torch.testing.assert_close(feats[:1], direct)
+
+
+def test_minilm_loads_without_progress_bars_and_restores_settings(capfd) -> None:
+    """The CLI's output must be our own lines: no transformers "Loading weights" bars on stderr."""
+    from transformers.utils import logging
+
+    from otio_foley.models.text_encoders import MiniLMEncoder
+
+    logging.enable_progress_bar()
+    verbosity = logging.get_verbosity()
+    features, _ = MiniLMEncoder()(["a dog barking"])
+    out, err = capfd.readouterr()
+    assert "Loading weights" not in out + err and "%|" not in err
+    assert features.shape[-1] == 384
+    assert logging.is_progress_bar_enabled() and logging.get_verbosity() == verbosity
