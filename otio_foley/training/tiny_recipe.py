@@ -111,7 +111,7 @@ def train_encoder(holistic: TinyNetworks, num_sup: int, source: BatchSource, tex
     selective = TinyNetworks(replace(holistic.cfg, num_sup_tokens=num_sup), selective=True)
     selective.video.vfeat_extractor.load_state_dict(holistic.video.vfeat_extractor.state_dict())
     selective.generator.load_state_dict(holistic.generator.state_dict())
-    train_only(selective, (("video." + n, p) for n, p in selective.video.stage1_named_parameters()))
+    train_only(selective, selective.video.stage1_named_parameters())
     _stage(name, selective, distillation_loss(holistic.video, selective.video, source, texts[0],
                                               StageConfig(batch_size=batch_size)), loop, out, log)
     return selective
@@ -123,7 +123,7 @@ def train_generator(selective: TinyNetworks, source: BatchSource, texts: Texts, 
     """Stage 2: TextSynch frozen; the generator's video-conditioned parts (all of it from scratch) train."""
     gen = selective.generator
     named = generator_trainables(gen) if from_scratch else gen.stage2_parameters()
-    train_only(selective, (("generator." + n, p) for n, p in named))
+    train_only(selective, named)
     _stage(name, selective, selective_flow_loss(selective.video, gen, source, texts[0], texts[1],
                                                 StageConfig(batch_size=batch_size)), loop, out, log)
     return selective
