@@ -41,15 +41,15 @@ class Recipe:
     seed: int = 0
     batch_size: int = 8
     steps0: int = 900
-    steps1: int = 250
-    steps2: int = 450
+    steps1: int = 800
+    steps2: int = 600
     lr0: float = 1e-3
     lr1: float = 1e-3
     lr2: float = 5e-4
     warmup: int = 50
     ema_decay: float = 0.99  # short runs: average over the last ~100 steps
-    ablation_steps1: int = 150  # > 0 (both) also trains the no-[SUP] ablation from the same stage 0
-    ablation_steps2: int = 250
+    ablation_steps1: int = 800  # > 0 (both) also trains the no-[SUP] ablation from the same stage 0
+    ablation_steps2: int = 600
 
 
 def build_bank(count: int, seed: int, cfg: TinyConfig, codec: MelCodec) -> ClipBank:
