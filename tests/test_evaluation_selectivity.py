@@ -125,3 +125,12 @@ def test_benchmark_ranks_oracle_above_wrong_side_and_silence(tmp_path):
                                                       "silent"}
     table = md_path.read_text()
     assert "| oracle | 1.000 | 0.000 |" in table and "inter leakage↓" in table
+
+
+def test_benchmark_drives_a_real_selva_pipeline():
+    """End to end through SelVAPipeline.generate (random tiny weights from the generator tests, test-only)."""
+    make_pipeline = pytest.importorskip("test_generator").make_pipeline
+    report = run_benchmark({"tiny": make_pipeline()}, pairs_per_subset=2, duration=2.0, steps=2, references=False)
+    (result,) = report.results
+    assert len(result.pairs) == 4 and set(result.subsets) == {"inter", "intra"}
+    assert all(np.isfinite(v) for subset in result.subsets.values() for v in subset.values())

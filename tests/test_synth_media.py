@@ -41,6 +41,18 @@ def test_cli_synth_writes_mp4_stems_and_manifest(tmp_path):
     assert not list(out.glob(".*partial*"))
 
 
+def test_write_video_mpeg4_at_ntsc_rate(tmp_path):
+    from otio_foley.synth.media import write_video
+    from otio_foley.synth.scenes import make_scene
+
+    scene = make_scene(2, size=32, duration=1.0, fps=30000 / 1001)
+    write_video(tmp_path / "clip.mp4", scene.frames, frame_rate(scene.fps), codec="mpeg4")
+    with av.open(str(tmp_path / "clip.mp4")) as container:
+        assert container.streams.video[0].average_rate == Fraction(30000, 1001)
+        assert container.streams.video[0].codec_context.name == "mpeg4" and not container.streams.audio
+        assert sum(1 for _ in container.decode(video=0)) == len(scene.frames) == 29
+
+
 def test_cli_synth_bad_resolution_is_a_user_error(tmp_path):
     result = CliRunner().invoke(main, ["data", "synth", "-o", str(tmp_path), "--resolution", "65"])
     assert result.exit_code == 2 and "--resolution" in result.output and "Traceback" not in result.output

@@ -86,6 +86,10 @@ def test_ball_impact_frames_have_onsets(seed):
     assert len(lowest) >= 3 and abs(len(heard) - len(lowest)) <= 1
     for n in lowest:
         assert np.abs(heard - n / scene.fps).min() <= 1 / scene.fps, (n, heard)
+        # Tighter: the lowest frame is the one nearest the contact, and the thud starts at the contact.
+        event = np.array(scene.events[name])[np.abs(np.array(scene.events[name]) - n / scene.fps).argmin()]
+        assert abs(event - n / scene.fps) <= 0.5 / scene.fps + 1e-6
+        assert np.abs(heard - event).min() <= 0.002
 
 
 def test_beacon_beeps_exactly_on_lit_frames():

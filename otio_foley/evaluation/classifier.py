@@ -22,7 +22,7 @@ from otio_foley.synth.scenes import CLASSES, make_scene
 
 LABELS: tuple[str, ...] = CLASSES + ("silence",)
 WEIGHTS = Path(__file__).with_name("classifier.safetensors")
-FEATURES_VERSION = "log-mel-stats-64-v2"  # (the training recipe may change freely)  # bump when features.py changes, to refuse stale weights
+FEATURES_VERSION = "log-mel-stats-64-v2"  # bump when features.py changes, so stale weights are refused
 
 
 @dataclass(frozen=True)

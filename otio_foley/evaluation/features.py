@@ -34,8 +34,9 @@ def mel_power(audio: torch.Tensor) -> torch.Tensor:
 
 def log_mel_stats(audio: torch.Tensor) -> torch.Tensor:
     """(B, n) -> (B, 256): per band, the mean, spread and maximum over time of the log-mel, and its mean
-    absolute change (attacks); the maximum keeps sparse clicks from reading like silence. Each clip is scaled to peak 0.5 first so the level does not matter; a clip quieter than
-    -60 dBFS is left as is and reads as silence."""
+    absolute change (attacks); the maximum keeps sparse clicks from reading like silence. Each clip is
+    scaled to peak 0.5 first so the level does not matter; a clip quieter than -60 dBFS is left as is and
+    reads as silence."""
     audio = as_batch(audio)
     peak = audio.abs().amax(dim=1, keepdim=True)
     gain = torch.where(peak > 1e-3, 0.5 / peak.clamp_min(1e-3), torch.ones_like(peak))

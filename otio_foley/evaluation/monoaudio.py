@@ -26,7 +26,8 @@ import torch
 
 from otio_foley.errors import UserError
 from otio_foley.evaluation.features import SAMPLE_RATE, log_mel_stats
-from otio_foley.evaluation.metrics import envelope_correlation, frechet_distance, kernel_distance, leakage, onset_f1, onsets
+from otio_foley.evaluation.metrics import (envelope_correlation, frechet_distance, kernel_distance, leakage,
+                                           onset_f1, onsets)
 from otio_foley.evaluation.selectivity import ModelResult, Report
 from otio_foley.models.pipeline import FoleyModel, Prompt
 from otio_foley.training.datasets import decode_frames, load_audio

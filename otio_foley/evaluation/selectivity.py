@@ -105,7 +105,7 @@ class ModelResult:
     label: str
     kind: str  # "model" or "reference"
     subsets: dict[str, dict[str, float]] = field(default_factory=dict)
-    pairs: list[PairScore] = field(default_factory=list)
+    pairs: list[PairScore | dict] = field(default_factory=list)  # dicts where some metrics may be absent
 
 
 def score_outputs(label: str, pairs: Sequence[Pair], outputs: Sequence[torch.Tensor], classifier: SoundClassifier,
@@ -228,7 +228,8 @@ def run_benchmark(models: Mapping[str, FoleyModel], *, pairs_per_subset: int = 1
         outputs = generate_outputs(model, pairs, duration=duration, steps=steps, cfg=cfg, negative=negative,
                                    progress=progress)
         results.append(score_outputs(label, pairs, outputs, classifier))
-    protocol = {"description": "Selectivity on held-out synthetic pairs", "pairs_per_subset": pairs_per_subset, "duration": duration, "steps": steps, "cfg": cfg,
-                "negative": negative, "sample_rate": SAMPLE_RATE, "pair_seed_base": PAIR_SEED_BASE,
+    protocol = {"description": "Selectivity on held-out synthetic pairs", "pairs_per_subset": pairs_per_subset,
+                "duration": duration, "steps": steps, "cfg": cfg, "negative": negative, "sample_rate": SAMPLE_RATE,
+                "pair_seed_base": PAIR_SEED_BASE,
                 "models": {label: {"name": m.name, "checksum": m.checksum} for label, m in models.items()}}
     return Report(protocol, results)

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class MixConfig:
-    """How often and how wide. Defaults = the official collate (fixed share 0.5, always, target left);
-    `training()` = the recipe used to train selectivity."""
+    """How often and how wide. Defaults: a fixed half-and-half split, always mixed, target left (the
+    official collate's behaviour with a fixed lambda); `training()` = the recipe used to train selectivity."""
 
     share: float | None = 0.5  # fixed width share of the target; None = draw from Beta(alpha, alpha)
     alpha: float = 0.0

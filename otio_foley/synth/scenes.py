@@ -212,7 +212,7 @@ def _rain(rng, colour, accent, duration, sr, fps) -> _Source:
     candidates = np.sort(rng.uniform(0, duration + 1.0, rng.poisson(peak_rate * (duration + 1.0))))
     keep = rng.uniform(size=candidates.size) < 0.5 + 0.5 * np.sin(2 * np.pi * candidates / period + phi)
     impacts = candidates[keep]
-    speeds = rng.uniform(1.6, 2.6, impacts.size)
+    speeds = rng.uniform(1.0, 1.8, impacts.size)  # slow enough that several drops are in the air at once
     xs = rng.uniform(0.05, 0.95, impacts.size)
     streak = 0.08
 

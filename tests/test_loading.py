@@ -1,0 +1,281 @@
+"""Checkpoint registry and loading: a fabricated checkpoint set in the official file layout (random weights
+at a small config, via a test-only card) loads through `load_model` from a models directory; missing,
+truncated, MD5-mismatched and wrongly shaped files give one-line UserErrors (exit 2 through the CLI)."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from otio_foley.cli import main as cli
+from otio_foley.errors import UserError
+from otio_foley.models import registry
+from otio_foley.models.audio_decoder import audio_decoder_16k
+from otio_foley.models.checkpoints import check_fit, read_state_dict
+from otio_foley.models.device import resolve_device
+from otio_foley.models.generator import FlowGenerator, GeneratorConfig
+from otio_foley.models.pipeline import Prompt
+from otio_foley.models.synchformer import SynchformerConfig
+from otio_foley.models.text_encoders import clip_text_config
+from otio_foley.models.textsynch import TextSynch, TextSynchConfig
+
+from test_text_encoders import HEADS, LAYERS, VOCAB, WIDTH, open_clip_state, tiny_t5
+
+NAME = "selva-test"
+VIDEO = SynchformerConfig(embed_dim=32, depth=1, num_heads=2, image_size=32)
+T5_DIM = 16
+
+
+def small_spec() -> registry.OfficialSpec:
+    return registry.OfficialSpec(
+        mode="selva",
+        video_encoder=lambda: TextSynch(TextSynchConfig(video=VIDEO, text_dim=T5_DIM)),
+        generator=lambda: FlowGenerator(GeneratorConfig(latent_dim=20, clip_dim=24, sync_dim=VIDEO.embed_dim,
+                                                        text_dim=WIDTH, hidden_dim=64, depth=2, fused_depth=1,
+                                                        num_heads=2)),
+        audio_decoder=lambda: audio_decoder_16k(vae_hidden_dim=16, vocoder_channels=64),
+        clip_config=lambda: clip_text_config(WIDTH, HEADS, LAYERS, VOCAB),
+    )
+
+
+def legacy_weight_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The released vocoder's (likely) naming: weight_g / weight_v."""
+    return {k.replace("parametrizations.weight.original0", "weight_g")
+             .replace("parametrizations.weight.original1", "weight_v"): v for k, v in state.items()}
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def fabricated(tmp_path_factory) -> tuple[Path, registry.ModelCard]:
+    """A models directory holding every file of a small SelVA in the released layout, and its card."""
+    root = tmp_path_factory.mktemp("models")
+    spec = small_spec()
+    torch.manual_seed(0)
+    files: dict[str, registry.WeightFile] = {}
+
+    def add(role: str, repo: str, path: str, publish_md5: bool = True) -> Path:
+        target = root / repo / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        files[role] = registry.WeightFile(repo, path, None, "1M", "test licence")
+        return target
+
+    video = spec.video_encoder()
+    video_state = video.state_dict() | {"afeat_extractor.extra": torch.zeros(3)}  # dropped by the prefix filter
+    torch.save(video_state, add("video_encoder", "test/SelVA", "weights/video_enc.pth"))
+    generator = spec.generator()
+    torch.nn.init.normal_(generator.final_layer.conv.weight, std=0.02)  # non-zero output
+    torch.save(generator.state_dict() | {"latent_rot": torch.zeros(2)},  # a legacy buffer, deleted on load
+               add("generator", "test/SelVA", "weights/generator.pth"))
+    audio = spec.audio_decoder()
+    torch.save(audio.vae.state_dict(), add("vae", "test/SelVA", "ext_weights/v1-16.pth"))
+    torch.save({"generator": legacy_weight_norm(audio.vocoder.state_dict())},
+               add("vocoder", "test/SelVA", "ext_weights/best_netG.pt"))
+    torch.save(open_clip_state(), add("clip", "test/clip", "open_clip_pytorch_model.bin"))
+    from test_text_encoders import bytes_to_unicode
+
+    alphabet = list(bytes_to_unicode().values())
+    vocab = alphabet + [c + "</w>" for c in alphabet] + ["<|startoftext|>", "<|endoftext|>"]
+    add("clip_vocab", "test/tok", "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
+    add("clip_merges", "test/tok", "merges.txt").write_text("#version: 0.2\n")
+    tokenizer, t5 = tiny_t5()
+    t5_dir = root / "test/t5"
+    t5.save_pretrained(t5_dir)
+    tokenizer.save_pretrained(t5_dir)
+    for i, name in enumerate(sorted(p.name for p in t5_dir.iterdir())):
+        files[f"t5_{name.split('.')[0]}" if name == "config.json" else f"t5_file{i}"] = \
+            registry.WeightFile("test/t5", name, None, "1K", "test licence")
+    # "Published" MD5s for the SelVA-hosted files, as the real cards have.
+    files = {role: dataclasses.replace(f, md5=md5(f.target(root)) if f.repo == "test/SelVA" else None)
+             for role, f in files.items()}
+    return root, registry.ModelCard(NAME, "small SelVA for tests", files, spec)
+
+
+@pytest.fixture()
+def card(fabricated, monkeypatch) -> registry.ModelCard:
+    root, card = fabricated
+    monkeypatch.setitem(registry.CARDS, NAME, card)
+    monkeypatch.setenv("OTIO_FOLEY_MODELS_DIR", str(root))
+    return card
+
+
+@pytest.fixture()
+def broken(fabricated, card, tmp_path, monkeypatch):
+    """A writable copy of the models directory to damage; returns (root, card)."""
+    import shutil
+
+    root = tmp_path / "models"
+    shutil.copytree(fabricated[0], root)
+    monkeypatch.setenv("OTIO_FOLEY_MODELS_DIR", str(root))
+    return root, card
+
+
+def test_fabricated_set_loads_and_generates(card) -> None:
+    model = registry.load_model(NAME, device="cpu")
+    assert model.name == NAME and model.sample_rate == 16_000 and model.frame_size == 32
+    assert re.fullmatch(r"[0-9a-f]{16}", model.checksum)
+    frames = torch.rand(16, 3, 32, 32) * 2 - 1  # one sync segment: the shortest clip
+    prompts = [Prompt("dog barks", seed=1), Prompt("glass", seed=2, onscreen=False)]
+    audio = model.generate(frames, prompts, duration=0.64, steps=2)
+    assert audio.shape == (2, 10_240) and audio.dtype == torch.float32 and torch.isfinite(audio).all()
+    again = model.generate(frames, prompts, duration=0.64, steps=2)
+    torch.testing.assert_close(audio, again, atol=0, rtol=0)  # same seed, same device: same audio
+    assert not torch.equal(audio[0], audio[1])
+
+
+def test_official_rules_applied(fabricated, card) -> None:
+    """Prefix filter and legacy-buffer deletion are needed: without them the same files do not fit."""
+    root, _ = fabricated
+    spec = small_spec()
+    with pytest.raises(UserError, match=r"unexpected key afeat_extractor.extra"):
+        check_fit(spec.video_encoder(), read_state_dict(card.files["video_encoder"].target(root)), "video")
+    with pytest.raises(UserError, match=r"unexpected key latent_rot"):
+        check_fit(spec.generator(), read_state_dict(card.files["generator"].target(root)), "generator")
+
+
+def test_missing_file(broken) -> None:
+    root, card = broken
+    target = card.files["generator"].target(root)
+    target.unlink()
+    with pytest.raises(UserError) as err:
+        registry.load_model(NAME, device="cpu")
+    assert err.value.format_message() == (
+        f"{target}: missing test/SelVA/weights/generator.pth (1M), needed by {NAME} "
+        f"(run `otio-foley models pull {NAME}`)")
+
+
+def test_truncated_file_with_published_md5(broken) -> None:
+    root, card = broken
+    target = card.files["vocoder"].target(root)
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match=r"MD5 [0-9a-f]{32} does not match the published "
+                                        rf"{card.files['vocoder'].md5} \(truncated or damaged download\)"):
+        registry.load_model(NAME, device="cpu")
+
+
+def test_truncated_file_without_md5(broken) -> None:
+    root, card = broken
+    target = card.files["clip"].target(root)
+    target.write_bytes(target.read_bytes()[:5000])
+    with pytest.raises(UserError) as err:
+        registry.load_model(NAME, device="cpu")
+    message = err.value.format_message()
+    assert message.startswith(f"{target}: cannot read as a PyTorch checkpoint (")
+    assert message.endswith("(the file is truncated or damaged: delete it and download it again)")
+
+
+def test_md5_mismatch(broken) -> None:
+    root, card = broken
+    target = card.files["video_encoder"].target(root)
+    data = bytearray(target.read_bytes())
+    data[-100] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="does not match the published"):
+        registry.load_model(NAME, device="cpu")
+
+
+def test_wrong_shape_names_first_key(broken, monkeypatch) -> None:
+    root, card = broken
+    target = card.files["generator"].target(root)
+    state = torch.load(target, weights_only=True)
+    state["audio_input_proj.0.weight"] = torch.zeros(64, 40, 7)
+    torch.save(state, target)
+    files = dict(card.files)
+    files["generator"] = dataclasses.replace(files["generator"], md5=md5(target))
+    monkeypatch.setitem(registry.CARDS, NAME, dataclasses.replace(card, files=files))
+    with pytest.raises(UserError) as err:
+        registry.load_model(NAME, device="cpu")
+    assert err.value.format_message() == (
+        f"{target}: key audio_input_proj.0.weight has shape (64, 40, 7), the model expects (64, 20, 7) "
+        "(the file belongs to another model or variant; check the model name or re-download it)")
+
+
+def test_cli_verify(card, broken) -> None:
+    runner = CliRunner()
+    root, _ = broken
+    ok = runner.invoke(cli, ["models", "verify", NAME])
+    assert ok.exit_code == 0, ok.output
+    assert f"{NAME}: all {len(card.files)} files verified." in ok.output
+    card.files["vae"].target(root).write_bytes(b"not a checkpoint")
+    bad = runner.invoke(cli, ["models", "verify", NAME])
+    assert bad.exit_code == 2
+    assert "1 of" in bad.output and "does not match the published" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def test_cli_pull_offline_and_with_fake_hub(card, tmp_path, monkeypatch) -> None:
+    import huggingface_hub
+
+    empty = tmp_path / "empty"
+    runner = CliRunner()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # HF_HUB_OFFLINE is read when huggingface_hub is imported; patch the live constant the same way.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    offline = runner.invoke(cli, ["models", "pull", NAME, "--models-dir", str(empty)])
+    assert offline.exit_code == 2
+    assert "cannot download https://huggingface.co/test/SelVA/resolve/main/weights/video_enc.pth" in offline.output
+    assert "test licence" in offline.output  # licences are printed before anything is fetched
+
+    source = registry.resolve_models_dir()  # the fabricated set stands in for the Hub
+    calls = []
+
+    def fake_download(repo_id: str, filename: str, *, local_dir: Path, **_) -> str:
+        calls.append((repo_id, filename))
+        target = Path(local_dir) / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((source / repo_id / filename).read_bytes())
+        return str(target)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    pulled = runner.invoke(cli, ["models", "pull", NAME, "--models-dir", str(empty)])
+    assert pulled.exit_code == 0, pulled.output
+    assert len(calls) == len(card.files) and "MD5 ok" in pulled.output
+    assert registry.missing_files(card, empty) == []
+
+
+def test_default_model_falls_back_to_tiny(tmp_path, monkeypatch, capsys) -> None:
+    from otio_foley.models import tiny
+
+    weights = tmp_path / "selva-tiny.safetensors"
+    tiny.save_networks(tiny.selva_tiny(), weights)
+    monkeypatch.setattr(registry, "builtin_weights", lambda: weights)
+    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache", lambda *a, **k: None)
+    model = registry.load_model(device="cpu", models_dir=tmp_path / "none")
+    assert model.name == "selva-tiny" and model.checksum == tiny.checksum(weights)
+    assert "using the built-in selva-tiny: selva-s16k is not installed" in capsys.readouterr().err
+
+
+def test_device_resolution() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    with pytest.raises(UserError, match=r"--device: unknown device 'gpu' \(use auto, cpu, cuda, cuda:N or mps\)"):
+        resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="CUDA is not available"):
+            resolve_device("cuda:1")
+
+
+def test_unknown_model_name() -> None:
+    with pytest.raises(UserError, match=r"unknown model 'selva-xl'.*selva-s16k, selva-tiny"):
+        registry.load_model("selva-xl", device="cpu")
+
+
+def test_real_cards_are_complete() -> None:
+    """Every official card carries the roles its builder reads, with MD5s where the tables publish them."""
+    selva = registry.CARDS["selva-s16k"]
+    assert {"video_encoder", "generator", "vae", "vocoder", "clip", "clip_vocab", "clip_merges",
+            "t5_config", "t5_model"} <= set(selva.files)
+    assert selva.files["generator"].md5 == "1cb0f0deec52de37f67b1fd9965337d0"
+    for card in registry.CARDS.values():
+        if card.spec is not None:
+            for role in ("video_encoder", "generator", "vae", "vocoder"):
+                assert role in card.files and (card.files[role].md5 or card.files[role].repo.startswith("nvidia/"))
