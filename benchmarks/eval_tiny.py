@@ -11,13 +11,42 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from otio_foley.evaluation.selectivity import run_benchmark
-from otio_foley.models.tiny import load_tiny
+from otio_foley.models.mel_codec import MelCodec
+from otio_foley.models.synchformer import segment_frames
+from otio_foley.models.tiny import load_networks, load_tiny, text_encoders
+from otio_foley.synth.scenes import EVAL_SEED_BASE
+from otio_foley.training.stages import StageConfig, mixed_frames
+from otio_foley.training.tiny_recipe import build_bank
 
 SYSTEMS = {"selective (selva-tiny)": "selective.safetensors", "holistic (stage 0)": "holistic.safetensors",
            "no [SUP] (ablation)": "no_sup.safetensors"}
+
+
+def distillation(run: Path, clips: int = 32) -> None:
+    """Stage 1's objective on held-out clips, every one mixed: how far each TextSynch's features of the mix are
+    from the teacher's features of the target alone, against doing nothing (the teacher on the mix)."""
+    teacher = load_networks(run / "holistic.safetensors").video
+    video_text, _ = text_encoders()
+    cfg = load_networks(run / "holistic.safetensors").cfg
+    bank = build_bank(clips, EVAL_SEED_BASE // clips + 1, cfg, MelCodec(cfg.codec))  # held-out seeds
+    g = torch.Generator().manual_seed(0)
+    batch = bank.sample(g, clips)
+    mixed = segment_frames(mixed_frames(batch.frames, g, replace(StageConfig().mix, prob=1.0)))
+    with torch.no_grad():
+        target = teacher(segment_frames(batch.frames))
+        print(f"stage-1 L2 on {clips} held-out mixes: teacher(mix) {(teacher(mixed) - target).pow(2).mean():.5f}; "
+              f"between-clip variance of the teacher features {target.var(0).mean():.5f}")
+        for label, file in SYSTEMS.items():
+            if file != "holistic.safetensors" and (run / file).exists():
+                student = load_networks(run / file).video
+                error = (student(mixed, *video_text(batch.captions)) - target).pow(2).mean()
+                print(f"  {label}: {error:.5f}")
 
 
 def main() -> None:
@@ -28,6 +57,8 @@ def main() -> None:
     parser.add_argument("--cfg", type=float, default=4.5)
     parser.add_argument("-o", "--output", type=Path)
     args = parser.parse_args()
+    if (args.run / "holistic.safetensors").exists():
+        distillation(args.run)
     models = {label: load_tiny(args.run / file, name=label) for label, file in SYSTEMS.items()
               if (args.run / file).exists()}
     window = next(iter(models.values())).window_seconds

@@ -52,7 +52,7 @@ def bank() -> ClipBank:
     return build_bank(6, 0, MINI, MelCodec(MINI.codec))
 
 
-def _mean_loss(loss_fn, seeds=range(6)) -> float:
+def _mean_loss(loss_fn, seeds=range(12)) -> float:
     with torch.no_grad():
         return float(torch.stack([loss_fn(0, step_generator(99, s)) for s in seeds]).mean())
 
@@ -65,7 +65,7 @@ def _changed(before: dict[str, torch.Tensor], module: torch.nn.Module) -> set[st
 def stages(bank: ClipBank, tmp_path_factory):
     """Run stages 0, 1, 2 for a few steps each, recording losses and changed parameters."""
     out = tmp_path_factory.mktemp("stages")
-    loop = LoopConfig(steps=30, lr=3e-3, warmup=3, decay_at=(), ema_decay=0.5, checkpoint_every=10)
+    loop = LoopConfig(steps=40, lr=3e-3, warmup=3, decay_at=(), ema_decay=0.5, checkpoint_every=10)
     facts, log = {}, {}
     torch.manual_seed(0)
     probe = TinyNetworks(MINI, selective=False)  # an untrained copy to measure stage 0's loss before
@@ -86,7 +86,8 @@ def stages(bank: ClipBank, tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:  # record around every stage the recipe runs
         patch.setattr(tiny_recipe, "_stage", recording)
-        selective = train_encoder(holistic, 2, bank, TEXTS, loop, 4, out, log)
+        # stage 1's signal is small (the teacher's features differ little between clips): a gentler lr
+        selective = train_encoder(holistic, 2, bank, TEXTS, replace(loop, lr=1e-3), 4, out, log)
         train_generator(selective, bank, TEXTS, loop, 4, out, log)
     facts.update(runs)
     return facts, holistic, selective

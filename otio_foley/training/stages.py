@@ -43,14 +43,11 @@ class StageConfig:
     mix: MixConfig = field(default_factory=MixConfig.training)
 
 
-def train_only(module: nn.Module, named: Iterable[tuple[str, nn.Parameter]]) -> list[str]:
-    """Freeze every parameter of `module` except `named` (its own named_parameters); return their names."""
+def train_only(module: nn.Module, named: Iterable[tuple[str, nn.Parameter]]) -> None:
+    """Freeze every parameter of `module` except `named` (some of its own named_parameters)."""
     module.requires_grad_(False)
-    names = []
-    for name, param in named:
+    for _, param in named:
         param.requires_grad_(True)
-        names.append(name)
-    return names
 
 
 # Generator parameters that are data, not weights: latent statistics and the stored null-text encoding.
@@ -76,7 +73,8 @@ def flow_matching_loss(generator: FlowGenerator, latents: torch.Tensor, sync_f: 
     null_text = (torch.rand(b, generator=g) < null_prob) | (torch.rand(b, generator=g) < text_drop)
     null_text = null_text.view(b, 1, 1).to(device)
     sync_f = torch.where(null_video, generator.null_sync(b, sync_f.shape[1]), sync_f)
-    text_f = torch.where(null_text, generator.null_text(b), text_f)
+    # fit_text: the fixed token count the pipeline also pads or truncates to (a no-op for fixed-length encoders)
+    text_f = torch.where(null_text, generator.null_text(b), generator.fit_text(text_f))
     clip_f = generator.null_clip(b, generator.lengths(duration).clip)
     x0 = torch.randn(x1.shape, generator=g).to(device)
     t = logit_normal_t(b, g).to(device)

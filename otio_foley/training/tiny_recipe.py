@@ -41,15 +41,15 @@ class Recipe:
     seed: int = 0
     batch_size: int = 8
     steps0: int = 900
-    steps1: int = 250
-    steps2: int = 450
+    steps1: int = 800
+    steps2: int = 600
     lr0: float = 1e-3
     lr1: float = 1e-3
     lr2: float = 5e-4
     warmup: int = 50
     ema_decay: float = 0.99  # short runs: average over the last ~100 steps
-    ablation_steps1: int = 150  # > 0 (both) also trains the no-[SUP] ablation from the same stage 0
-    ablation_steps2: int = 250
+    ablation_steps1: int = 800  # > 0 (both) also trains the no-[SUP] ablation from the same stage 0
+    ablation_steps2: int = 600
 
 
 def build_bank(count: int, seed: int, cfg: TinyConfig, codec: MelCodec) -> ClipBank:
@@ -111,7 +111,7 @@ def train_encoder(holistic: TinyNetworks, num_sup: int, source: BatchSource, tex
     selective = TinyNetworks(replace(holistic.cfg, num_sup_tokens=num_sup), selective=True)
     selective.video.vfeat_extractor.load_state_dict(holistic.video.vfeat_extractor.state_dict())
     selective.generator.load_state_dict(holistic.generator.state_dict())
-    train_only(selective, (("video." + n, p) for n, p in selective.video.stage1_named_parameters()))
+    train_only(selective, selective.video.stage1_named_parameters())
     _stage(name, selective, distillation_loss(holistic.video, selective.video, source, texts[0],
                                               StageConfig(batch_size=batch_size)), loop, out, log)
     return selective
@@ -123,7 +123,7 @@ def train_generator(selective: TinyNetworks, source: BatchSource, texts: Texts, 
     """Stage 2: TextSynch frozen; the generator's video-conditioned parts (all of it from scratch) train."""
     gen = selective.generator
     named = generator_trainables(gen) if from_scratch else gen.stage2_parameters()
-    train_only(selective, (("generator." + n, p) for n, p in named))
+    train_only(selective, named)
     _stage(name, selective, selective_flow_loss(selective.video, gen, source, texts[0], texts[1],
                                                 StageConfig(batch_size=batch_size)), loop, out, log)
     return selective
