@@ -295,6 +295,8 @@ def build_official(card: ModelCard, files: dict[str, tuple[Path, str]], device: 
     path = {role: p for role, (p, _) in files.items()}
 
     video = spec.video_encoder()
+    if device.type == "cpu":  # one ViT segment at a time: ~10 % fewer CPU seconds than 4 or 8 (cache-bound)
+        video.chunk_segments = 1
     state = ckpt.read_state_dict(path["video_encoder"])
     ckpt.load_checked(video, filter_prefixes(state, type(video).OFFICIAL_PREFIXES), str(path["video_encoder"]))
 
