@@ -28,6 +28,7 @@ setup(
         "otio_foley": ["*.json"],
         "otio_foley.models": ["weights/*", "cards/*"],
         "otio_foley.adapters": ["*.json"],
+        "otio_foley.evaluation": ["*.safetensors"],
     },
     install_requires=[
         "torch==2.11.*",
@@ -60,6 +61,7 @@ setup(
             "otio-xges-adapter>=1.0",
             "otio-aaf-adapter>=2.0",
             "pyaaf2>=1.7",
+            "ray>=2.9",  # the real local-cluster test of --executor ray
         ],
     },
     entry_points={

@@ -47,15 +47,15 @@ class AudioDecoder(nn.Module):
 
     def load_weights(self, vae_state_dict: Mapping[str, torch.Tensor],
                      vocoder_state_dict: Mapping[str, torch.Tensor]) -> AudioDecoder:
-        """Strict-load the released state dicts, then fold the vocoder's weight norm for inference.
+        """Strict-load the released state dicts, then fold both weight normalisations for inference.
 
         vae_state_dict: `v1-16.pth` / `v1-44.pth` as loaded (flat, raw weights, encoder included).
         vocoder_state_dict: the ['generator'] sub-dict of `best_netG.pt` / `bigvgan_generator.pt`, with
-        either weight-norm naming (`weight_g`/`weight_v` or `parametrizations.weight.original0/1`).
+        either weight-norm naming (`weight_g`/`weight_v` or `parametrizations.weight.original0/1`) or folded.
         """
         self.vae.load_state_dict(vae_state_dict, strict=True)
-        self.vocoder.load_state_dict(vocoder_state_dict, strict=True)
-        self.vocoder.fold_weight_norm()
+        self.vae.fold_weight_norm()
+        self.vocoder.load_for_inference(vocoder_state_dict)
         return self
 
 

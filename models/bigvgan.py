@@ -7,9 +7,9 @@ fixed Kaiser-windowed sinc filters (persistent `*.filter` buffers, part of the c
 
 Convolutions carry PyTorch weight norm, so `state_dict()` names match the official module
 (`<layer>.parametrizations.weight.original0/1`), and PyTorch's own load hook also accepts the legacy
-`<layer>.weight_g/_v` names the released files most likely use. After loading, `fold_weight_norm()` bakes
-g * v / ||v|| into plain weights for inference; the key names change with it, so a folded model can never
-silently take a second, un-normalised load.
+`<layer>.weight_g/_v` names the released files most likely use. `load_for_inference()` loads either, then
+`fold_weight_norm()` bakes g * v / ||v|| into plain weights; the key names change with it, so a folded model
+can never silently take a second, un-normalised load.
 
 v2 is this same code with another config, not the PyPI `bigvgan` package: that package pulls ~10 training
 dependencies (auraloss, nnAudio, pesq, tensorboard, ...), reads its config from the Hugging Face hub, and
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import torch
@@ -94,8 +95,8 @@ class UpSample2x(nn.Module):
         pad = FILTER_TAPS // 2 - 1
         crop = 2 * pad + (FILTER_TAPS - 2) // 2
         x = F.pad(x, (pad, pad), mode="replicate")
-        x = 2 * F.conv_transpose1d(x, self.filter.expand(x.shape[1], -1, -1), stride=2, groups=x.shape[1])
-        return x[..., crop:-crop]
+        gain_filter = (2 * self.filter).expand(x.shape[1], -1, -1)  # x2 restores the level; exact in floating point
+        return F.conv_transpose1d(x, gain_filter, stride=2, groups=x.shape[1])[..., crop:-crop]
 
 
 class LowPass2x(nn.Module):
@@ -129,8 +130,8 @@ class SnakeBeta(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         alpha = self.alpha.exp()[None, :, None]
-        beta = self.beta.exp()[None, :, None]
-        return x + torch.sin(x * alpha).square() / (beta + 1e-9)
+        inv_beta = 1.0 / (self.beta.exp()[None, :, None] + 1e-9)  # per channel: multiply, not divide, per sample
+        return x + torch.sin(x * alpha).square() * inv_beta
 
 
 class Activation1d(nn.Module):
@@ -198,6 +199,14 @@ class BigVGAN(nn.Module):
             x = sum(block(x) for block in blocks) / per_stage
         x = self.conv_post(self.activation_post(x))
         return torch.tanh(x) if self.config.use_tanh_at_final else x.clamp(-1.0, 1.0)
+
+    def load_for_inference(self, state_dict: Mapping[str, torch.Tensor]) -> BigVGAN:
+        """Strict-load a generator state dict and fold its weight norm. Accepts both weight-norm namings and
+        already-folded plain `weight`s (the official v2 loader allows for releases saved that way)."""
+        if "conv_pre.weight" in state_dict:
+            self.fold_weight_norm()
+        self.load_state_dict(state_dict, strict=True)
+        return self.fold_weight_norm()
 
     def fold_weight_norm(self) -> BigVGAN:
         """Replace every weight-normed (g, v) pair by the plain weight it stands for (inference speed)."""

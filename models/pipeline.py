@@ -135,22 +135,33 @@ class SelVAPipeline:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return nullcontext()
 
-    @torch.inference_mode()
     def generate(self, frames: torch.Tensor | None, prompts: Sequence[Prompt], *, duration: float,
                  steps: int = 25, cfg: float = 4.5) -> torch.Tensor:
         """See `FoleyModel.generate`. The K prompts are sampled together: one network call per Euler step."""
-        prompts = list(prompts)
+        return self.generate_batch([(frames, prompts)], duration=duration, steps=steps, cfg=cfg)[0]
+
+    @torch.inference_mode()
+    def generate_batch(self, items: Sequence[tuple[torch.Tensor | None, Sequence[Prompt]]], *, duration: float,
+                       steps: int = 25, cfg: float = 4.5) -> list[torch.Tensor]:
+        """`generate` for several clips of one duration at once: the video features are computed per
+        clip, then every prompt of every clip goes through the sampler as one batch (render farms,
+        `--batch-size`). Each prompt draws its own noise from its seed, so the audio matches separate
+        `generate` calls up to floating-point batching differences."""
+        items = [(frames, list(prompts)) for frames, prompts in items]
+        prompts = [p for _, group in items for p in group]
         samples = round(duration * self.sample_rate)
         if not prompts:
-            return torch.zeros(0, samples)
-        net, device = self.generator, self.device
+            return [torch.zeros(0, samples) for _ in items]
+        net = self.generator
         lengths = net.lengths(duration)
-        onscreen = [p.onscreen for p in prompts]
-        if frames is None and any(onscreen):
-            raise ValueError("frames are required when a prompt is onscreen")
+        for frames, group in items:
+            if frames is None and any(p.onscreen for p in group):
+                raise ValueError("frames are required when a prompt is onscreen")
+        live = [(frames, group) for frames, group in items if group]
         with self._precision():
-            sync = self._sync_features(frames, prompts, lengths)
-            clip = self._clip_features(frames, onscreen, lengths)
+            sync = torch.cat([self._sync_features(frames, group, lengths) for frames, group in live])
+            clip = torch.cat([self._clip_features(frames, [p.onscreen for p in group], lengths)
+                              for frames, group in live])
             text = self._generator_text([p.text for p in prompts])
             cond = net.prepare(clip, sync, text, lengths.latent)
             uncond = net.null_conditions(len(prompts), lengths, self._negative_text(prompts))
@@ -160,7 +171,8 @@ class SelVAPipeline:
         # (benchmarks/bench_models.py, K = 2: 81 CPU s batched against 23 for one prompt).
         audio = torch.cat([self.audio_decoder.decode(row[None]).float() for row in net.unnormalize(latents)])
         audio = audio[:, :samples]
-        return F.pad(audio, (0, samples - audio.shape[1])).cpu()
+        audio = F.pad(audio, (0, samples - audio.shape[1])).cpu()
+        return list(audio.split([len(group) for _, group in items]))
 
     def _noise(self, prompts: list[Prompt], lengths: SequenceLengths) -> torch.Tensor:
         """x0 per prompt from its own seed, drawn on the CPU so a seed means the same noise on any device."""

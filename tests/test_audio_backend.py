@@ -2,6 +2,7 @@
 naming, lengths through decode/encode, and the mel converter's conventions. Numerics: test_parity.py."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -61,7 +62,7 @@ def test_bigvgan_v2_44k_shape() -> None:
     assert vocoder.config.hop == 512
 
 
-def test_both_weight_norm_namings_load_strict_and_agree() -> None:
+def test_both_weight_norm_namings_and_folded_weights_load_strict_and_agree() -> None:
     torch.manual_seed(0)
     reference = bigvgan_v1_16k(upsample_initial_channel=64).eval()
     with torch.no_grad():  # make g differ from ||v|| so the norm actually matters
@@ -71,12 +72,12 @@ def test_both_weight_norm_namings_load_strict_and_agree() -> None:
     sd = reference.state_dict()
     mel = torch.randn(1, 80, 6)
     expected = reference(mel)
-    for weights in (sd, legacy_names(sd)):
-        model = bigvgan_v1_16k(upsample_initial_channel=64).eval()
-        model.load_state_dict(weights, strict=True)
-        torch.testing.assert_close(model.fold_weight_norm()(mel), expected, atol=1e-6, rtol=1e-5)
-        with pytest.raises(RuntimeError):  # folded: key names changed, a second raw load cannot slip in
-            model.load_state_dict(weights, strict=True)
+    folded = copy.deepcopy(reference).fold_weight_norm().state_dict()
+    for weights in (sd, legacy_names(sd), folded):
+        model = bigvgan_v1_16k(upsample_initial_channel=64).eval().load_for_inference(weights)
+        torch.testing.assert_close(model(mel), expected, atol=1e-6, rtol=1e-5)
+    with pytest.raises(RuntimeError):  # folded: key names changed, a second raw load cannot slip in
+        model.load_state_dict(sd, strict=True)
 
 
 def small_16k() -> AudioDecoder:
@@ -107,15 +108,26 @@ def test_encode_gives_generator_layout() -> None:
     assert sample.shape == (2, 62, 20) and not torch.equal(sample, posterior.mean)
 
 
-def test_load_weights_keeps_vae_raw_and_folds_vocoder() -> None:
+def test_load_weights_folds_both_normalisations_without_changing_the_output() -> None:
     source = small_16k()
-    vae_sd = {k: v.clone() for k, v in source.vae.state_dict().items()}
-    vocoder_sd = legacy_names(source.vocoder.state_dict())
+    vae_sd, vocoder_sd = source.vae.state_dict(), legacy_names(source.vocoder.state_dict())
     decoder = small_16k().load_weights(vae_sd, vocoder_sd)
-    decoder.decode(torch.randn(1, 4, 20))
-    after = decoder.vae.state_dict()
-    assert all(torch.equal(after[k], v) for k, v in vae_sd.items())  # re-saving gives the checkpoint back
+    latents = torch.randn(1, 4, 20)
+    torch.testing.assert_close(decoder.decode(latents), source.decode(latents), atol=1e-5, rtol=1e-5)
+    # folded: the key names changed, so neither half can take a raw checkpoint (or be saved as one) again
+    assert "decoder.conv_in.folded_weight" in decoder.vae.state_dict()
     assert "conv_pre.weight" in decoder.vocoder.state_dict()
+    with pytest.raises(RuntimeError):
+        decoder.vae.load_state_dict(vae_sd, strict=True)
+
+
+def test_dropped_encoder_still_decodes_and_says_why_encode_fails() -> None:
+    decoder = small_16k()
+    decoder.vae.drop_encoder()
+    assert not any(k.startswith("encoder.") for k in decoder.vae.state_dict())
+    assert decoder.decode(torch.randn(1, 2, 20)).shape == (1, 1024)
+    with pytest.raises(RuntimeError, match="drop_encoder"):
+        decoder.encode(torch.zeros(1, 1024))
 
 
 def test_mismatched_parts_are_refused() -> None:

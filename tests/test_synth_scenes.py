@@ -86,6 +86,10 @@ def test_ball_impact_frames_have_onsets(seed):
     assert len(lowest) >= 3 and abs(len(heard) - len(lowest)) <= 1
     for n in lowest:
         assert np.abs(heard - n / scene.fps).min() <= 1 / scene.fps, (n, heard)
+        # Tighter: the lowest frame is the one nearest the contact, and the thud starts at the contact.
+        event = np.array(scene.events[name])[np.abs(np.array(scene.events[name]) - n / scene.fps).argmin()]
+        assert abs(event - n / scene.fps) <= 0.5 / scene.fps + 1e-6
+        assert np.abs(heard - event).min() <= 0.002
 
 
 def test_beacon_beeps_exactly_on_lit_frames():
@@ -99,3 +103,10 @@ def test_beacon_beeps_exactly_on_lit_frames():
     loud = np.array([np.abs(stem[int(round(n / scene.fps * sr)):][:window]).mean() for n in range(len(lit))])
     assert lit.any() and (~lit).any()
     assert np.array_equal(lit, loud > 0.1 * loud.max())
+
+
+def test_sound_and_captions_do_not_depend_on_resolution():
+    small, large = make_scene(21, size=32, duration=1.0, sources=2), make_scene(21, size=(90, 160), duration=1.0,
+                                                                               sources=2)
+    assert small.captions == large.captions and small.events == large.events
+    assert all(np.array_equal(small.stems[k], large.stems[k]) for k in small.stems)

@@ -56,9 +56,9 @@ def _source(data: Path | None, clips: int, seed: int):
         return build_bank(clips, seed, cfg, codec)
     if not data.is_file():
         raise UserError("no such file", path=str(data), fix="pass the CSV manifest written by `otio-foley data`")
-    from otio_foley.training.datasets import RealClips
+    from otio_foley.training.datasets import VideoTextAudio
 
-    return DatasetSource(RealClips(data, size=cfg.frame_size, duration=cfg.window_seconds), codec.encode)
+    return DatasetSource(VideoTextAudio(data, size=cfg.frame_size, duration=cfg.window_seconds), codec.encode)
 
 
 def _load(path: Path):
@@ -76,7 +76,16 @@ def _finish(out: Path, log: dict) -> None:
 
 @click.group()
 def train() -> None:
-    """Train SelVA's stages (tiny architecture, CPU-sized) on synthetic or real clips."""
+    """Train SelVA's stages (tiny architecture, CPU-sized) on synthetic or real clips.
+
+    \b
+      otio-foley train tiny --out runs/tiny        # the shipped recipe: stages 0, 1, 2 (+ no-[SUP] ablation)
+      otio-foley train scratch --out runs/a        # stage 0: holistic encoder + generator from scratch
+      otio-foley train encoder --holistic runs/a/holistic.safetensors --out runs/b      # stage 1
+      otio-foley train generator --model runs/b/selective.safetensors --out runs/c      # stage 2
+
+    Each stage checkpoints into --out and, re-run with the same options, continues bit-identically.
+    """
 
 
 @train.command("tiny")

@@ -212,7 +212,7 @@ def _rain(rng, colour, accent, duration, sr, fps) -> _Source:
     candidates = np.sort(rng.uniform(0, duration + 1.0, rng.poisson(peak_rate * (duration + 1.0))))
     keep = rng.uniform(size=candidates.size) < 0.5 + 0.5 * np.sin(2 * np.pi * candidates / period + phi)
     impacts = candidates[keep]
-    speeds = rng.uniform(1.6, 2.6, impacts.size)
+    speeds = rng.uniform(1.0, 1.8, impacts.size)  # slow enough that several drops are in the air at once
     xs = rng.uniform(0.05, 0.95, impacts.size)
     streak = 0.08
 
@@ -368,11 +368,12 @@ def frame_count(duration: float, fps: float) -> int:
 
 def make_scene(seed: int, *, size: int | tuple[int, int] = 64, duration: float = 8.0, fps: float = FPS,
                sample_rate: int = SAMPLE_RATE, sources: int = 1, kinds: Sequence[str] | None = None,
-               colours: Sequence[str] | None = None) -> Scene:
+               colours: Sequence[str] | None = None, video: bool = True) -> Scene:
     """Render scene `seed` at `size` (square side or (height, width)) with `sources` sources side by side.
 
     `kinds` / `colours` force the class / colour name of each source (else drawn from the seed). The same
     arguments always give the same scene; seeds >= EVAL_SEED_BASE use the held-out caption phrasings.
+    `video=False` skips drawing (frames has no frames) for audio-only uses; the stems are unchanged.
     """
     height, width = (size, size) if isinstance(size, int) else size
     rng = np.random.default_rng(seed)
@@ -385,23 +386,27 @@ def make_scene(seed: int, *, size: int | tuple[int, int] = 64, duration: float =
         raise ValueError(f"unknown classes/colours {unknown} or {len(names)} colours for {len(kinds)} sources")
     rgb = [np.array(COLOURS[c], np.float32) for c in names]
 
-    frames_n = frame_count(duration, fps)
+    frames_n = frame_count(duration, fps) if video else 0
     background = _background(rng, height, width, rgb)
     canvas = np.repeat(background[None], frames_n, axis=0)
     t = (np.arange(frames_n, dtype=np.float32) / np.float32(fps))[:, None, None]
     scene = Scene(seed, fps, sample_rate, np.empty(0, np.uint8), {}, {}, {}, {}, {}, {})
     column = width / len(kinds)
     for i, (kind, colour_name, colour) in enumerate(zip(kinds, names, rgb)):
-        side = int(rng.uniform(0.7, 0.95) * min(height, column))
-        top = int(rng.integers(0, height - side + 1))
-        left = int(i * column + rng.integers(0, int(column) - side + 1))
+        name = f"{i}_{kind}"
+        level = rng.uniform(0.4, 0.8)
+        scene.captions[name] = caption_for(kind, colour_name, rng, split)
+        # Layout has its own generator: the sound and caption of a seed are the same at every resolution.
+        layout = np.random.default_rng([seed, i, 1])
+        side = int(layout.uniform(0.7, 0.95) * min(height, column))
+        top = int(layout.random() * (height - side + 1))
+        left = int(i * column + layout.random() * (int(column) - side + 1))
         accent = _accent(colour, background.mean(axis=(0, 1)))
         src = BUILDERS[kind](np.random.default_rng([seed, i]), colour, accent, duration, sample_rate, fps)
-        src.draw(canvas[:, top:top + side, left:left + side], t, Grid.of(side, side))
-        name = f"{i}_{kind}"
+        if video:
+            src.draw(canvas[:, top:top + side, left:left + side], t, Grid.of(side, side))
         peak = float(np.abs(src.audio).max())
-        scene.stems[name] = (src.audio * (rng.uniform(0.4, 0.8) / peak if peak > 0 else 0.0)).astype(np.float32)
-        scene.captions[name] = caption_for(kind, colour_name, rng, split)
+        scene.stems[name] = (src.audio * (level / peak if peak > 0 else 0.0)).astype(np.float32)
         scene.events[name] = src.events
         scene.kinds[name], scene.colours[name] = kind, colour_name
         scene.boxes[name] = (top, left, side, side)

@@ -18,12 +18,11 @@ LatentFn = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass
 class Batch:
-    """Training clips with one random partner each (the distractor used by the mixing augmentation)."""
+    """Training clips (the mixing augmentation pairs item i with item B-1-i, as the official collate)."""
 
     frames: torch.Tensor  # (B, T, 3, H, W) float in [-1, 1] at 25 fps
     latents: torch.Tensor  # (B, N, latent_dim), un-normalised
     captions: list[str]
-    distractor: torch.Tensor  # (B, T, 3, H, W) frames of another clip
 
 
 class BatchSource(Protocol):
@@ -40,11 +39,11 @@ def to_uint8(frames: torch.Tensor) -> torch.Tensor:
     return frames.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).movedim(-3, -1)
 
 
-def _pick(generator: torch.Generator, n: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random clip indices and, for each, a different random partner."""
-    index = torch.randint(n, (batch_size,), generator=generator)
-    partner = (index + torch.randint(1, n, (batch_size,), generator=generator)) % n
-    return index, partner
+def _pick(generator: torch.Generator, n: int, batch_size: int) -> torch.Tensor:
+    """Random clip indices, without repeats when the data allows (so no clip is mixed with itself)."""
+    if batch_size <= n:
+        return torch.randperm(n, generator=generator)[:batch_size]
+    return torch.randint(n, (batch_size,), generator=generator)
 
 
 class ClipBank:
@@ -71,10 +70,9 @@ class ClipBank:
         return cls(torch.stack(frames), torch.cat(latents), captions)
 
     def sample(self, generator: torch.Generator, batch_size: int) -> Batch:
-        index, partner = _pick(generator, len(self), batch_size)
+        index = _pick(generator, len(self), batch_size)
         return Batch(frames=to_float(self.frames_u8[index]), latents=self.latents[index],
-                     captions=[self.captions[i] for i in index.tolist()],
-                     distractor=to_float(self.frames_u8[partner]))
+                     captions=[self.captions[i] for i in index.tolist()])
 
 
 class DatasetSource:
@@ -82,14 +80,12 @@ class DatasetSource:
 
     def __init__(self, dataset: Dataset, latent_fn: LatentFn) -> None:
         if len(dataset) < 2:
-            raise ValueError("training needs at least two clips (one is the other's distractor)")
+            raise ValueError("training needs at least two clips (mixing pairs them)")
         self.dataset, self.latent_fn = dataset, latent_fn
 
     def sample(self, generator: torch.Generator, batch_size: int) -> Batch:
-        index, partner = _pick(generator, len(self.dataset), batch_size)
-        items = [self.dataset[i] for i in index.tolist()]
+        items = [self.dataset[i] for i in _pick(generator, len(self.dataset), batch_size).tolist()]
         with torch.no_grad():
             latents = self.latent_fn(torch.stack([torch.as_tensor(item["audio"]) for item in items]))
         return Batch(frames=torch.stack([item["frames"] for item in items]), latents=latents,
-                     captions=[item["caption"] for item in items],
-                     distractor=torch.stack([self.dataset[i]["frames"] for i in partner.tolist()]))
+                     captions=[item["caption"] for item in items])

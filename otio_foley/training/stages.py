@@ -15,9 +15,10 @@ run is bit-identical (see loop.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,7 +26,7 @@ from torch import nn
 from otio_foley.models.flow_matching import flow_loss, interpolate, logit_normal_t
 from otio_foley.models.generator import FlowGenerator
 from otio_foley.models.synchformer import segment_frames
-from otio_foley.synth.mixing import MixOptions, mix_for_training
+from otio_foley.synth.mixing import MixConfig, mix_batch
 from otio_foley.training.data import BatchSource
 from otio_foley.training.loop import LossFn
 
@@ -38,7 +39,8 @@ class StageConfig:
     batch_size: int = 16
     null_prob: float = 0.1  # classifier-free dropout: video (clip + sync) jointly, text independently
     text_drop: float = 0.5  # stage 2: extra generator-text dropout, so the video feature must carry the "what"
-    mix: MixOptions = MixOptions()  # stages 1 and 2: side-by-side mixing with a distractor
+    # stages 1-2: target beside item B-1-i, share ~ Beta(1,1) >= 0.2, random side, mixed with p = 0.75
+    mix: MixConfig = field(default_factory=MixConfig.training)
 
 
 def train_only(module: nn.Module, named: Iterable[tuple[str, nn.Parameter]]) -> list[str]:
@@ -82,6 +84,12 @@ def flow_matching_loss(generator: FlowGenerator, latents: torch.Tensor, sync_f: 
     return flow_loss(v, x0, x1).mean()
 
 
+def mixed_frames(frames: torch.Tensor, g: torch.Generator, mix: MixConfig) -> torch.Tensor:
+    """The side-by-side augmentation, its draws seeded from the step's generator."""
+    rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=g)))
+    return mix_batch(frames, mix, rng).frames
+
+
 def _device(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
 
@@ -116,7 +124,7 @@ def distillation_loss(teacher: nn.Module, student: nn.Module, source: BatchSourc
     def loss(step: int, g: torch.Generator) -> torch.Tensor:
         batch = source.sample(g, cfg.batch_size)
         frames = batch.frames.to(device)
-        mixed = mix_for_training(frames, batch.distractor.to(device), g, cfg.mix)
+        mixed = mixed_frames(frames, g, cfg.mix)
         with torch.no_grad():
             target = teacher(segment_frames(frames))
         text_f, mask = _text(text_encoder, batch.captions, device)
@@ -134,7 +142,7 @@ def selective_flow_loss(encoder: nn.Module, generator: FlowGenerator, source: Ba
     def loss(step: int, g: torch.Generator) -> torch.Tensor:
         batch = source.sample(g, cfg.batch_size)
         frames = batch.frames.to(device)
-        mixed = mix_for_training(frames, batch.distractor.to(device), g, cfg.mix)
+        mixed = mixed_frames(frames, g, cfg.mix)
         with torch.no_grad():
             sync_f = encoder(segment_frames(mixed), *_text(video_text, batch.captions, device))
         text_f, _ = _text(generator_text, batch.captions, device)

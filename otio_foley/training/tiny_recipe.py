@@ -1,6 +1,6 @@
 """The one reproducible recipe that trains the shipped selva-tiny model on synthetic scenes.
 
-    OMP_NUM_THREADS=2 python -m otio_foley.training.tiny_recipe --out runs/tiny
+    OMP_NUM_THREADS=1 python -m otio_foley.training.tiny_recipe --out runs/tiny   # benchmarks/train_tiny.sh
 
 1. a bank of single-source synthetic clips (64×64, 25 fps, 16 kHz; training seeds only), audio -> mel latents;
 2. stage 0 (from scratch): plain Synchformer + generator end to end = the holistic baseline and teacher;
@@ -25,8 +25,7 @@ import numpy as np
 import torch
 
 from otio_foley.models.mel_codec import MelCodec
-from otio_foley.models.tiny import (TinyConfig, TinyNetworks, holistic_tiny, save_networks, selva_tiny,
-                                    set_null_text, text_encoders)
+from otio_foley.models.tiny import TinyConfig, TinyNetworks, save_networks, set_null_text, text_encoders
 from otio_foley.synth.scenes import make_scene
 from otio_foley.training.data import BatchSource, ClipBank
 from otio_foley.training.loop import LoopConfig, train
@@ -42,15 +41,15 @@ class Recipe:
     seed: int = 0
     batch_size: int = 8
     steps0: int = 900
-    steps1: int = 400
-    steps2: int = 600
+    steps1: int = 250
+    steps2: int = 450
     lr0: float = 1e-3
     lr1: float = 1e-3
     lr2: float = 5e-4
     warmup: int = 50
-    ema_decay: float = 0.99
-    ablation_steps1: int = 0  # > 0 also trains the no-[SUP] ablation
-    ablation_steps2: int = 0
+    ema_decay: float = 0.99  # short runs: average over the last ~100 steps
+    ablation_steps1: int = 150  # > 0 (both) also trains the no-[SUP] ablation from the same stage 0
+    ablation_steps2: int = 250
 
 
 def build_bank(count: int, seed: int, cfg: TinyConfig, codec: MelCodec) -> ClipBank:
@@ -91,12 +90,13 @@ def _stage(name: str, networks: TinyNetworks, loss, loop: LoopConfig, out: Path,
     if losses:  # empty when the stage was already complete in a previous run
         entry.update(seconds=round(time.time() - start, 1), first_loss=float(np.mean(losses[:20])),
                      last_loss=float(np.mean(losses[-50:])))
+    (out / "train_log.json").write_text(json.dumps(log, indent=2))  # progress survives an interruption
 
 
 def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_size: int, out: Path,
-                   log: dict, stats: ClipBank | None = None) -> TinyNetworks:
+                   log: dict, stats: ClipBank | None = None, cfg: TinyConfig = TinyConfig()) -> TinyNetworks:
     """Stage 0, from scratch: plain Synchformer + generator end to end (latent statistics from `stats`)."""
-    holistic = holistic_tiny()
+    holistic = TinyNetworks(cfg, selective=False)
     set_null_text(holistic, texts[1])
     if stats is not None:
         set_latent_stats(holistic, stats)
@@ -108,7 +108,7 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
 def train_encoder(holistic: TinyNetworks, num_sup: int, source: BatchSource, texts: Texts, loop: LoopConfig,
                   batch_size: int, out: Path, log: dict, name: str = "stage1") -> TinyNetworks:
     """Stage 1: a TextSynch initialised from the holistic encoder, distilled on mixes (generator copied)."""
-    selective = selva_tiny(num_sup)
+    selective = TinyNetworks(replace(holistic.cfg, num_sup_tokens=num_sup), selective=True)
     selective.video.vfeat_extractor.load_state_dict(holistic.video.vfeat_extractor.state_dict())
     selective.generator.load_state_dict(holistic.generator.state_dict())
     train_only(selective, (("video." + n, p) for n, p in selective.video.stage1_named_parameters()))

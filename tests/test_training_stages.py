@@ -1,0 +1,190 @@
+"""SelVA's training stages on a miniature tiny-architecture config: losses fall, only the intended
+parameters move, a resumed stage is bit-identical, and the shipped model generates offline."""
+from __future__ import annotations
+
+import socket
+import zlib
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from otio_foley.models.mel_codec import MelCodec, MelCodecConfig
+from otio_foley.models.pipeline import Prompt
+from otio_foley.models.synchformer import segment_frames
+from otio_foley.models.tiny import WEIGHTS, TinyConfig, TinyNetworks, load_tiny
+from otio_foley.synth.scenes import make_scene
+from otio_foley.training.data import ClipBank
+from otio_foley.training import tiny_recipe
+from otio_foley.training.loop import LoopConfig, step_generator, train
+from otio_foley.training.stages import StageConfig, holistic_loss, selective_flow_loss
+from otio_foley.training.tiny_recipe import build_bank, train_encoder, train_generator, train_holistic
+
+MINI = TinyConfig(frame_size=32, window_seconds=0.96, video_dim=32, video_depth=1, video_heads=2, hidden_dim=64,
+                  depth=2, fused_depth=1, clip_dim=8, codec=MelCodecConfig(hop=512, n_mels=16))
+
+
+class WordEncoder:
+    """A stand-in text encoder: one fixed random 384-d vector per word (MiniLM is tested elsewhere)."""
+
+    dim = 384
+
+    def __init__(self, length: int | None = None) -> None:
+        self.length = length
+
+    def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        words = [t.split() or [""] for t in texts]
+        n = self.length or max(map(len, words))
+        feats, mask = torch.zeros(len(texts), n, self.dim), torch.zeros(len(texts), n, dtype=torch.bool)
+        for i, ws in enumerate(words):
+            for j, w in enumerate(ws[:n]):
+                feats[i, j] = torch.randn(self.dim, generator=torch.Generator().manual_seed(zlib.crc32(w.encode())))
+                mask[i, j] = True
+        return feats, mask
+
+
+TEXTS = (WordEncoder(), WordEncoder(length=16))
+
+
+@pytest.fixture(scope="module")
+def bank() -> ClipBank:
+    return build_bank(6, 0, MINI, MelCodec(MINI.codec))
+
+
+def _mean_loss(loss_fn, seeds=range(6)) -> float:
+    with torch.no_grad():
+        return float(torch.stack([loss_fn(0, step_generator(99, s)) for s in seeds]).mean())
+
+
+def _changed(before: dict[str, torch.Tensor], module: torch.nn.Module) -> set[str]:
+    return {k for k, v in module.state_dict().items() if not torch.equal(v, before[k])}
+
+
+@pytest.fixture(scope="module")
+def stages(bank: ClipBank, tmp_path_factory):
+    """Run stages 0, 1, 2 for a few steps each, recording losses and changed parameters."""
+    out = tmp_path_factory.mktemp("stages")
+    loop = LoopConfig(steps=30, lr=3e-3, warmup=3, decay_at=(), ema_decay=0.5, checkpoint_every=10)
+    facts, log = {}, {}
+    torch.manual_seed(0)
+    probe = TinyNetworks(MINI, selective=False)  # an untrained copy to measure stage 0's loss before
+    probe_loss = holistic_loss(probe.video, probe.generator, bank, TEXTS[1], StageConfig(batch_size=4))
+    holistic = train_holistic(bank, TEXTS, loop, 4, out, log, bank, MINI)
+    after = holistic_loss(holistic.video, holistic.generator, bank, TEXTS[1], StageConfig(batch_size=4))
+    facts["stage0"] = (_mean_loss(probe_loss), _mean_loss(after))
+
+    runs = {}
+    original = tiny_recipe._stage
+
+    def recording(name, networks, loss, loop_, out_, log_):
+        before = {k: v.clone() for k, v in networks.state_dict().items()}
+        expected = {n for n, p in networks.named_parameters() if p.requires_grad}
+        first = _mean_loss(loss)
+        original(name, networks, loss, loop_, out_, log_)
+        runs[name] = (first, _mean_loss(loss), _changed(before, networks), expected)
+
+    with pytest.MonkeyPatch.context() as patch:  # record around every stage the recipe runs
+        patch.setattr(tiny_recipe, "_stage", recording)
+        selective = train_encoder(holistic, 2, bank, TEXTS, loop, 4, out, log)
+        train_generator(selective, bank, TEXTS, loop, 4, out, log)
+    facts.update(runs)
+    return facts, holistic, selective
+
+
+def test_each_stage_lowers_its_loss(stages) -> None:
+    facts, _, _ = stages
+    before, after = facts["stage0"]
+    assert after < 0.9 * before, facts["stage0"]
+    for name in ("stage1", "stage2"):
+        first, last, _, _ = facts[name]
+        assert last < first, (name, first, last)
+
+
+def test_only_the_intended_parameters_change(stages) -> None:
+    facts, _, _ = stages
+    _, _, changed, expected = facts["stage1"]
+    assert changed == expected
+    assert {n.split(".")[1] for n in changed} == {"synch_text_cross_blocks", "sup_text_feat", "text_proj",
+                                                  "vfeat_extractor"}
+    assert all(n.startswith("video.vfeat_extractor.spatial_attn_agg.") for n in changed
+               if n.startswith("video.vfeat_extractor."))
+    _, _, changed, expected = facts["stage2"]
+    assert changed == expected and all(n.startswith("generator.") for n in changed)
+    assert any("sync_input_proj" in n for n in changed) and any("adaLN" in n for n in changed)
+    assert not any(k in n for n in changed for k in ("text_input_proj", "audio_input_proj", "attn.qkv"))
+
+
+def test_stage1_student_starts_as_the_teacher(stages, bank: ClipBank) -> None:
+    """Identity-at-init cross block: before stage 1, TextSynch on an unmixed clip == the plain encoder."""
+    _, holistic, _ = stages
+    fresh = TinyNetworks(replace(MINI, num_sup_tokens=2), selective=True)
+    fresh.video.vfeat_extractor.load_state_dict(holistic.video.vfeat_extractor.state_dict())
+    batch = bank.sample(torch.Generator().manual_seed(0), 2)
+    segments = segment_frames(batch.frames)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh.video(segments, *TEXTS[0](batch.captions)), holistic.video(segments))
+
+
+def test_resumed_stage2_is_bit_identical(stages, bank: ClipBank, tmp_path: Path) -> None:
+    """Stage 2 draws mixing, noise, t and dropout per step: a crash + resume must replay them exactly."""
+    _, _, selective = stages
+    start = {k: v.clone() for k, v in selective.state_dict().items()}
+    loop = LoopConfig(steps=8, lr=1e-3, warmup=2, checkpoint_every=3, seed=5)
+
+    def run(ckpt: Path, crash_at: int | None):
+        selective.load_state_dict(start)
+        loss = selective_flow_loss(selective.video, selective.generator, bank, *TEXTS, StageConfig(batch_size=3))
+
+        def maybe_crash(step, g):
+            if step == crash_at:
+                raise KeyboardInterrupt
+            return loss(step, g)
+
+        return train(selective, maybe_crash, loop, checkpoint=ckpt)
+
+    _, straight = run(tmp_path / "a.ckpt", None)
+    final = {k: v.clone() for k, v in selective.state_dict().items()}
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b.ckpt", 7)
+    selective.load_state_dict(start)  # a new process would rebuild the model from scratch
+    torch.manual_seed(1234)
+    _, resumed = train(selective, selective_flow_loss(selective.video, selective.generator, bank, *TEXTS,
+                                                      StageConfig(batch_size=3)), loop, checkpoint=tmp_path / "b.ckpt")
+    assert resumed == straight[6:]
+    for k, v in selective.state_dict().items():
+        assert torch.equal(v, final[k]), k
+
+
+@pytest.mark.skipif(not WEIGHTS.exists(), reason="shipped weights not built yet")
+def test_shipped_model_generates_offline(monkeypatch) -> None:
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    model = load_tiny()
+    assert model.name == "selva-tiny" and model.sample_rate == 16000 and model.frame_size == 48
+    scene = make_scene(1_000_000_007, size=model.frame_size, duration=1.5)
+    frames = torch.from_numpy(scene.frames).permute(0, 3, 1, 2).float() / 127.5 - 1
+    audio = model.generate(frames, [Prompt(next(iter(scene.captions.values()))), Prompt("a clock ticking", seed=3)],
+                           duration=1.5, steps=4)
+    assert audio.shape == (2, 24000) and audio.dtype == torch.float32
+    assert torch.isfinite(audio).all() and audio.abs().max() > 1e-3
+
+
+def test_cli_refuses_bad_inputs(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from otio_foley.cli.train import train as train_cli
+    from otio_foley.models.tiny import save_networks
+
+    runner = CliRunner()
+    missing = runner.invoke(train_cli, ["generator", "--model", str(tmp_path / "none.safetensors"),
+                                        "--out", str(tmp_path / "o")])
+    assert missing.exit_code == 2 and "no such weights file" in missing.output
+    save_networks(TinyNetworks(MINI, selective=False), tmp_path / "holistic.safetensors")
+    holistic = runner.invoke(train_cli, ["generator", "--model", str(tmp_path / "holistic.safetensors"),
+                                         "--out", str(tmp_path / "o")])
+    assert holistic.exit_code == 2 and "is a holistic model" in holistic.output
+    assert not (tmp_path / "o").exists()  # nothing written on bad input
