@@ -279,3 +279,10 @@ def test_real_cards_are_complete() -> None:
         if card.spec is not None:
             for role in ("video_encoder", "generator", "vae", "vocoder"):
                 assert role in card.files and (card.files[role].md5 or card.files[role].repo.startswith("nvidia/"))
+
+
+def test_not_a_tiny_weights_file(tmp_path) -> None:
+    bad = tmp_path / "mine.safetensors"
+    bad.write_bytes(b"not safetensors")
+    with pytest.raises(UserError, match=rf"^{re.escape(str(bad))}: not a selva-tiny weights file \("):
+        registry.load_model(str(bad), device="cpu")

@@ -97,7 +97,7 @@ def verify(name: str, models_dir: Path | None) -> None:
             failures.append(err)
             click.echo(f"  FAIL {err.format_message()}")
             continue
-        state = "ok" if card.files[role].md5 else "no published MD5, md5 " + md5
+        state = "built in" if card.spec is None else "ok" if card.files[role].md5 else f"no published MD5 (md5 {md5})"
         click.echo(f"  {state}: {path}")
     if failures:
         raise UserError(f"{len(failures)} of {len(card.files)} files failed: {failures[0].format_message()}")
