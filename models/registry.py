@@ -66,6 +66,8 @@ class OfficialSpec:
     generator: Callable[[], nn.Module]
     audio_decoder: Callable[[], nn.Module]
     clip_config: Callable[[], object]
+    sample_rate: int = 16000  # of the audio decoder, and the frame size of the video encoder: planning
+    frame_size: int = 224  # needs both (cache keys) without building any network
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ def _official_spec(mode: str, generator: str) -> OfficialSpec:
         generator=lambda: gen.build_generator(generator),
         audio_decoder=audio_decoder.audio_decoder_16k if sixteen else audio_decoder.audio_decoder_44k,
         clip_config=text_encoders.clip_text_config,
+        sample_rate=16000 if sixteen else 44100,
     )
 
 
@@ -230,6 +233,24 @@ def verified_path(card: ModelCard, role: str, directory: Path) -> tuple[Path, st
 
 # ---------------------------------------------------------------------------------------------- loading
 
+def _resolve(name_or_path: str | Path | None, directory: Path, announce: bool) -> tuple[ModelCard | None, Path | None]:
+    """(card, None) for a registry name, (None, path) for a tiny-format weights file. No name: `selva-s16k` when
+    all its files are present, else the built-in `selva-tiny` (said on stderr when `announce`)."""
+    if name_or_path is None:
+        missing = missing_files(CARDS[DEFAULT_MODEL], directory)
+        name_or_path = DEFAULT_MODEL if not missing else FALLBACK_MODEL
+        if missing and announce:
+            print(f"otio-foley: using the built-in {FALLBACK_MODEL}: {DEFAULT_MODEL} is not installed in "
+                  f"{directory} (`otio-foley models pull {DEFAULT_MODEL}` to get it)", file=sys.stderr)
+    name = str(name_or_path)
+    if name not in CARDS and (name.endswith(".safetensors") or Path(name).exists()):
+        path = Path(name)
+        if not path.is_file():
+            raise UserError("no such weights file", path=name, fix="give a model name or a .safetensors file")
+        return None, path
+    return get_card(name), None
+
+
 def load_model(name_or_path: str | Path | None = None, *, device: str | torch.device = "auto",
                models_dir: str | Path | None = None) -> FoleyModel:
     """A ready model by registry name, or from a tiny-format `.safetensors` written by `otio-foley train`.
@@ -239,24 +260,39 @@ def load_model(name_or_path: str | Path | None = None, *, device: str | torch.de
     """
     directory = resolve_models_dir(models_dir)
     target = resolve_device(device)
-    if name_or_path is None:
-        missing = missing_files(CARDS[DEFAULT_MODEL], directory)
-        name_or_path = DEFAULT_MODEL if not missing else FALLBACK_MODEL
-        if missing:
-            print(f"otio-foley: using the built-in {FALLBACK_MODEL}: {DEFAULT_MODEL} is not installed in "
-                  f"{directory} (`otio-foley models pull {DEFAULT_MODEL}` to get it)", file=sys.stderr)
-    name = str(name_or_path)
-    if name not in CARDS and (name.endswith(".safetensors") or Path(name).exists()):
-        path = Path(name)
-        if not path.is_file():
-            raise UserError("no such weights file", path=name, fix="give a model name or a .safetensors file")
+    card, path = _resolve(name_or_path, directory, announce=True)
+    if card is None:
         return _build_tiny(path, target, name=path.stem)
-    card = get_card(name)
     files = {role: verified_path(card, role, directory) for role in card.files}
     if card.spec is None:
         return _build_tiny(files["weights"][0], target, name=card.name)
     return build_official(card, files, target)
 
+
+def model_facts(name_or_path: str | Path | None = None, *, models_dir: str | Path | None = None) -> dict:
+    """What planning needs (name, checksum, fps, sample rate, window, minimum, frame size) without building any
+    network, so `otio-foley plan` can count cache hits: the checksum is the one `load_model` gives these files."""
+    from . import tiny
+    from .sequence import min_duration
+
+    directory = resolve_models_dir(models_dir)
+    card, path = _resolve(name_or_path, directory, announce=False)
+    facts = {"fps": 25.0, "min_seconds": min_duration()}
+    if card is not None and card.spec is not None:  # checksum None: not installed here, nothing to compare yet
+        checksum = None
+        if not missing_files(card, directory):
+            checksum = _checksum([verified_path(card, role, directory)[1] for role in card.files])
+        return {**facts, "name": card.name, "checksum": checksum,
+                "sample_rate": card.spec.sample_rate, "window_seconds": 8.0, "frame_size": card.spec.frame_size}
+    if card is not None:
+        path = verified_path(card, "weights", directory)[0]
+    try:
+        cfg, _ = tiny.read_config(path)
+    except (KeyError, ValueError, OSError) as err:
+        raise UserError(f"not a selva-tiny weights file ({ckpt.first_line(err)})", path=str(path),
+                        fix="give a file written by `otio-foley train`")
+    return {**facts, "name": card.name if card else path.stem, "checksum": tiny.checksum(path),
+            "sample_rate": cfg.codec.sample_rate, "window_seconds": cfg.window_seconds, "frame_size": cfg.frame_size}
 
 
 def _checksum(md5s: list[str]) -> str:

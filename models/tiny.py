@@ -111,15 +111,20 @@ def save_networks(networks: TinyNetworks, path: Path, info: dict | None = None, 
     tmp.replace(path)
 
 
-def load_networks(path: Path = WEIGHTS, device: str | torch.device = "cpu") -> TinyNetworks:
-    """Networks from a file written by `save_networks` (strict; fp16 files are upcast to fp32)."""
+def read_config(path: Path = WEIGHTS) -> tuple[TinyConfig, bool]:
+    """(config, selective) from a `save_networks` file's metadata, without reading the weights."""
     from safetensors import safe_open
 
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
     raw = json.loads(meta["config"])
-    cfg = TinyConfig(**{**raw, "codec": MelCodecConfig(**raw["codec"])})
-    networks = TinyNetworks(cfg, selective=meta["selective"] == "True")
+    return TinyConfig(**{**raw, "codec": MelCodecConfig(**raw["codec"])}), meta["selective"] == "True"
+
+
+def load_networks(path: Path = WEIGHTS, device: str | torch.device = "cpu") -> TinyNetworks:
+    """Networks from a file written by `save_networks` (strict; fp16 files are upcast to fp32)."""
+    cfg, selective = read_config(path)
+    networks = TinyNetworks(cfg, selective=selective)
     networks.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()}, strict=True)
     return networks.to(device).eval()
 

@@ -19,6 +19,10 @@ from otio_foley.farm.ray_executor import RayExecutor  # noqa: E402
 from otio_foley.render import RenderOptions, render  # noqa: E402
 from standin_model import StandInModel  # noqa: E402
 
+# The `ray` CLI of this interpreter's environment (beside it in a venv), else the one on PATH.
+RAY_CLI = str(Path(sys.executable).with_name("ray")) if Path(sys.executable).with_name("ray").exists() \
+    else shutil.which("ray") or "ray"
+
 TESTS = Path(__file__).resolve().parent
 EXAMPLES = TESTS.parent / "examples"
 
@@ -46,7 +50,7 @@ def cluster():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
            "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"}
     head = subprocess.Popen(
-        [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+        [RAY_CLI, "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
          "--port", str(port), "--num-cpus", "2", "--num-gpus", "0", "--include-dashboard", "false",
          "--disable-usage-stats", "--temp-dir", temp],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)

@@ -41,6 +41,7 @@ def small_spec() -> registry.OfficialSpec:
                                                         num_heads=2)),
         audio_decoder=lambda: audio_decoder_16k(vae_hidden_dim=16, vocoder_channels=64),
         clip_config=lambda: clip_text_config(WIDTH, HEADS, LAYERS, VOCAB),
+        frame_size=VIDEO.image_size,
     )
 
 
@@ -129,6 +130,22 @@ def test_fabricated_set_loads_and_generates(card) -> None:
     again = model.generate(frames, prompts, duration=0.64, steps=2)
     torch.testing.assert_close(audio, again, atol=0, rtol=0)  # same seed, same device: same audio
     assert not torch.equal(audio[0], audio[1])
+
+
+def planning_facts(model) -> dict:
+    keys = ("name", "checksum", "fps", "sample_rate", "window_seconds", "min_seconds", "frame_size")
+    return {key: getattr(model, key) for key in keys}
+
+
+@pytest.mark.parametrize("name", [NAME, "selva-tiny"])
+def test_model_facts_equal_the_loaded_models(card, name) -> None:
+    """`plan` counts cache hits with these facts, so they must be exactly what `render` loads."""
+    assert registry.model_facts(name) == planning_facts(registry.load_model(name, device="cpu"))
+
+
+def test_model_facts_of_a_model_not_installed_here(tmp_path) -> None:
+    facts = registry.model_facts("selva-s16k", models_dir=tmp_path)
+    assert facts["checksum"] is None and (facts["sample_rate"], facts["frame_size"]) == (16000, 224)
 
 
 def test_official_rules_applied(fabricated, card) -> None:

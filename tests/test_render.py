@@ -265,7 +265,7 @@ def test_cache_defaults_to_outdir_and_plan_reads_it(project, monkeypatch, tmp_pa
     `plan -o OUTDIR` counts its hits; another OUTDIR starts empty unless it names the same --cache-dir."""
     edit, cues, out = project
     monkeypatch.delenv("OTIO_FOLEY_CACHE", raising=False)
-    monkeypatch.setattr("otio_foley.cli.plan.stand_in_model_info", lambda name: STANDIN_INFO)
+    monkeypatch.setattr("otio_foley.cli.plan.model_info", lambda name, models_dir: STANDIN_INFO)
     first = StandInModel()
     assert render(edit, cues, first, RenderOptions(output_dir=out), log=lambda line: None).exit_code == 0
     assert first.calls and any((out / ".cache").rglob("*.npy"))

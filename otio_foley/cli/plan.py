@@ -1,9 +1,9 @@
 """`otio-foley plan EDIT CUES`: the dry run. Shows every stem to render, its windows, cache hits and cost.
 
-Model facts: no model registry exists yet, so `plan` describes the model with a stand-in `ModelInfo`
-built from `--model` (else the cue sheet's `model:`, else selva-tiny) and SelVA's published settings (25 fps, 16 kHz, 8 s windows, 0.64 s minimum).
-Its checksum is unknown, so cache hits are shown as '?' rather than guessed; the cost estimate comes
-from `jobs.SECONDS_PER_SECOND` where the model has a measured figure.
+Model facts (checksum, rates, window) come from the registry without building the networks
+(`registry.model_facts`), so cache hits are exact. A model whose weights are not installed here (planning on a
+workstation for a farm) has no checksum yet: its cache hits are shown as '?' rather than guessed. The cost
+estimate comes from `jobs.SECONDS_PER_SECOND` where the model has a measured figure.
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from otio_foley.edit import parse_media_root, read_edit, read_shots
 from otio_foley.jobs import ModelInfo, StemPlan, plan as plan_jobs
 from otio_foley.shots import Shot
 
-DEFAULT_MODEL = "selva-tiny"
 
 
 allow_unmatched_option = click.option("--allow-unmatched", is_flag=True,
@@ -50,8 +49,12 @@ def read_inputs(edit: str, cues: str | None, *, rate: float | None, media_root: 
     return shots, sheet, match_cues(sheet, shots, allow_unmatched=allow_unmatched, edit_name=Path(edit).name)
 
 
-def stand_in_model_info(name: str) -> ModelInfo:
-    return ModelInfo(name=name, checksum="unknown")
+def model_info(name: str | None, models_dir: str | None) -> ModelInfo:
+    """The planning facts of the model `render` would load for these arguments."""
+    from otio_foley.models.registry import model_facts
+
+    facts = model_facts(name, models_dir=models_dir)
+    return ModelInfo(**{**facts, "checksum": facts["checksum"] or "unknown"})
 
 
 def _row(p: StemPlan, cache_known: bool) -> dict:
@@ -102,13 +105,16 @@ def _table(rows: list[dict], shots: list[Shot], model: ModelInfo, cache_known: b
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Audio cache folder (default $OTIO_FOLEY_CACHE, else OUTPUT_DIR/.cache).")
 @click.option("--model", default=None,
-              help=f"Model name (default: the cue sheet's `model:`, else {DEFAULT_MODEL}).")
+              help="Model name or weights file (default: the cue sheet's `model:`, else selva-s16k if "
+                   "installed, else the built-in selva-tiny).")
+@click.option("--models-dir", type=click.Path(file_okay=False), envvar="OTIO_FOLEY_MODELS_DIR", default=None,
+              help="Where official weights live (default $OTIO_FOLEY_MODELS_DIR, else $HF_HOME/otio-foley).")
 @click.option("--steps", type=click.IntRange(min=1, max=1000), default=None, help="Override every source's steps.")
 @click.option("--cfg", type=click.FloatRange(min=0, max=50), default=None, help="Override every source's CFG.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=None, help="Override every source's seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(edit: str, cues: str, rate: float | None, media_root: tuple[str, ...], allow_unmatched: bool,
-         handles: int, only: tuple[str, ...], output_dir: str, cache_dir: str | None, model: str | None, steps: int | None,
+         handles: int, only: tuple[str, ...], output_dir: str, cache_dir: str | None, model: str | None, models_dir: str | None, steps: int | None,
          cfg: float | None, seed: int | None, as_json: bool) -> None:
     """Dry run: list the stems EDIT and CUES would render, with timecodes, cache hits and estimated time.
 
@@ -119,7 +125,7 @@ def plan(edit: str, cues: str, rate: float | None, media_root: tuple[str, ...], 
       otio-foley plan edit.otio cues.yaml -o out     # cache hits of `render ... -o out`
     """
     shots, sheet, matches = read_inputs(edit, cues, rate=rate, media_root=media_root, allow_unmatched=allow_unmatched)
-    info = stand_in_model_info(model or sheet.model or DEFAULT_MODEL)
+    info = model_info(model or sheet.model, models_dir)
     cache_known = info.checksum != "unknown"
     cache = Cache(cache_dir or default_cache_dir(output_dir)) if cache_known else None
     plans = plan_jobs(shots, matches, info, handles=handles, only=only, steps=steps, cfg=cfg, seed=seed, cache=cache)
