@@ -202,7 +202,8 @@ def test_plan_table_and_json(workdir):
     first = data["stems"][0]
     assert (first["clip"], first["seed"], first["head_frames"], first["tail_frames"]) == ("A", 7, 2, 8)
     assert first["estimated_seconds"] is None and data["model"] == "selva-tiny"  # no measured cost yet
-    assert [len(s["windows"]) for s in data["stems"]] == [1, 3]
+    # selva-tiny's facts come from its weights file: 2 s windows overlapping by 0.5 s
+    assert [len(s["windows"]) for s in data["stems"]] == [2, 14]
     (workdir / "cues.yaml").write_text("version: 1\ndefaults: {model: selva-s16k}\n" + GOOD_CUES.split("\n", 1)[1])
     assert json.loads(run("plan", "edit.otio", "cues.yaml", "--json").stdout)["model"] == "selva-s16k"
 
