@@ -181,7 +181,8 @@ def window_key(*, model_info: ModelInfoLike, source: SourceCue, media: str | Non
     payload = {
         "format": CACHE_FORMAT, "code": __version__,
         "model": [model_info.name, model_info.checksum],
-        "decode": [model_info.fps, getattr(model_info, "frame_size", None), time_scalar],
+        # numbers normalised: a model saying fps 25 and a card saying 25.0 must give one key
+        "decode": [float(model_info.fps), getattr(model_info, "frame_size", None), float(time_scalar)],
         "media": media, "range": _seconds(source_range),
         "prompt": source.prompt, "negative": source.negative_prompt, "mode": source.mode,
         "seed": seed, "steps": source.steps, "cfg": source.cfg, "duration": round(duration, 6),

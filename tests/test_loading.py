@@ -13,6 +13,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from otio_foley.cues import SourceCue
+from otio_foley.jobs import ModelInfo, window_key
 from otio_foley.cli import main as cli
 from otio_foley.errors import UserError
 from otio_foley.models import registry
@@ -140,7 +142,16 @@ def planning_facts(model) -> dict:
 @pytest.mark.parametrize("name", [NAME, "selva-tiny"])
 def test_model_facts_equal_the_loaded_models(card, name) -> None:
     """`plan` counts cache hits with these facts, so they must be exactly what `render` loads."""
-    assert registry.model_facts(name) == planning_facts(registry.load_model(name, device="cpu"))
+    facts = registry.model_facts(name)
+    assert facts == planning_facts(registry.load_model(name, device="cpu"))
+    assert window_key_of(ModelInfo(**facts)) == window_key_of(registry.load_model(name, device="cpu"))
+
+
+def window_key_of(model) -> str:
+    source = SourceCue(prompt="dog", negative_prompt="", track="FX dog", gain_db=0.0, seed=1, steps=2, cfg=4.5,
+                       mode="onscreen", variations=1, model=None, where="test")
+    return window_key(model_info=model, source=source, media="m.mov", source_range=None, time_scalar=1,
+                      seed=1, duration=2.0)
 
 
 def test_model_facts_of_a_model_not_installed_here(tmp_path) -> None:
