@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from edit_fixtures import clip, make_media, write_edit
+from otio_foley.jobs import SECONDS_PER_SECOND
 from otio_foley.cli import main
 
 otio.plugins.ActiveManifest()  # load plugins once, so plugin log lines never mix into captured output
@@ -201,7 +202,9 @@ def test_plan_table_and_json(workdir):
     data = json.loads(run("plan", "edit.otio", "cues.yaml", "--json", "--handles", "2", "--seed", "7").stdout)
     first = data["stems"][0]
     assert (first["clip"], first["seed"], first["head_frames"], first["tail_frames"]) == ("A", 7, 2, 8)
-    assert first["estimated_seconds"] is None and data["model"] == "selva-tiny"  # no measured cost yet
+    assert data["model"] == "selva-tiny"
+    generated = sum(w["duration"] for w in first["windows"])  # nothing cached: every window is generated
+    assert first["estimated_seconds"] == pytest.approx(generated * SECONDS_PER_SECOND["selva-tiny"], abs=0.1)
     # selva-tiny's facts come from its weights file: 2 s windows overlapping by 0.5 s
     assert [len(s["windows"]) for s in data["stems"]] == [2, 14]
     (workdir / "cues.yaml").write_text("version: 1\ndefaults: {model: selva-s16k}\n" + GOOD_CUES.split("\n", 1)[1])
