@@ -336,6 +336,7 @@ def build_official(card: ModelCard, files: dict[str, tuple[Path, str]], device: 
 
     audio = spec.audio_decoder()
     ckpt.load_checked(audio.vae, ckpt.read_state_dict(path["vae"]), str(path["vae"]))
+    audio.vae.fold_weight_norm().drop_encoder()  # inference only: normalise once (~30 % faster), free the encoder
     vocoder_state = ckpt.with_parametrized_weight_norm(ckpt.read_state_dict(path["vocoder"], sub_dict="generator"))
     ckpt.load_checked(audio.vocoder, vocoder_state, str(path["vocoder"]))
     audio.vocoder.fold_weight_norm()
