@@ -6,6 +6,8 @@ per clip (and once more for the empty negative prompt).
 """
 from __future__ import annotations
 
+import copy
+
 import html
 import re
 from contextlib import contextmanager
@@ -100,6 +102,12 @@ class MiniLMEncoder(CachedTextEncoder):
             self.model = AutoModel.from_pretrained(folder, local_files_only=True).eval()
         self.model.requires_grad_(False)
         self.max_length = max_length
+
+    def with_length(self, length: int | None) -> MiniLMEncoder:
+        """The same loaded model with another output length (and its own cache): no second load."""
+        other = copy.copy(self)
+        CachedTextEncoder.__init__(other, length)
+        return other
 
     def _encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,

@@ -88,9 +88,7 @@ def holistic_tiny() -> TinyNetworks:
 def text_encoders() -> tuple[MiniLMEncoder, MiniLMEncoder]:
     """(video-side encoder with a mask, generator-side encoder of fixed length); they share one model."""
     video_side = MiniLMEncoder()
-    generator_side = MiniLMEncoder(length=GENERATOR_TEXT_TOKENS)
-    generator_side.tokenizer, generator_side.model = video_side.tokenizer, video_side.model
-    return video_side, generator_side
+    return video_side, video_side.with_length(GENERATOR_TEXT_TOKENS)
 
 
 def set_null_text(networks: TinyNetworks, generator_text: MiniLMEncoder) -> None:

@@ -29,8 +29,7 @@ def test_minilm_features_mask_and_cache(minilm: MiniLMEncoder) -> None:
 
 
 def test_minilm_fixed_length(minilm: MiniLMEncoder) -> None:
-    fixed = MiniLMEncoder.__new__(MiniLMEncoder)
-    fixed.__dict__.update(minilm.__dict__, length=4, _cache={})
+    fixed = minilm.with_length(4)
     feats, mask = fixed(["a", "a bell rings at every swing of the rope"])
     assert feats.shape == (2, 4, 384) and mask[1].all() and mask[0].tolist() == [True, True, True, False]
 
@@ -108,3 +107,14 @@ def test_resumed_run_is_bit_identical(tmp_path) -> None:
     for name in ema_a.shadow:
         assert torch.equal(ema_a.shadow[name], ema_b.shadow[name]), name
     assert losses_a[-1] < losses_a[0]
+
+
+def test_both_text_paths_share_one_minilm() -> None:
+    """The generator side is a fixed-length view of the video side's loaded model, not a second load."""
+    from otio_foley.models.tiny import GENERATOR_TEXT_TOKENS, text_encoders
+
+    video_side, generator_side = text_encoders()
+    assert generator_side.model is video_side.model and generator_side._cache is not video_side._cache
+    features, mask = generator_side(["a red ball bouncing"])
+    assert features.shape[1] == GENERATOR_TEXT_TOKENS and video_side.length is None
+    torch.testing.assert_close(features[0, : mask[0].sum()], video_side(["a red ball bouncing"])[0][0])
