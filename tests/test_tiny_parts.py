@@ -51,16 +51,28 @@ def test_mel_codec_lengths_and_round_trip() -> None:
 
 
 def test_mel_codec_output_level_caps_overshoot() -> None:
-    """Frames far above the training range (CFG overshoot) decode below full scale, not at x1000."""
+    """Frames far above the training range (CFG overshoot) decode near full scale, not at x1000."""
     codec = MelCodec(MelCodecConfig(hop=512))
     overshoot = torch.full((1, 32, 40), -4.0)
     overshoot[:, 10:20, 5:15] = 4.0  # 10^4 x a loud tone's magnitude
     peak = float(codec.decode(overshoot).abs().max())
-    assert 0.05 < peak < 1.0
+    assert 0.05 < peak < 1.0  # 10 loud bins x 10 frames at the cap, -18 dB
     plain = MelCodec(MelCodecConfig(hop=512, max_log_mel=None, output_gain_db=0.0))
     assert float(plain.decode(overshoot).abs().max()) > 100 * peak
     half = MelCodec(MelCodecConfig(hop=512, output_gain_db=-6.0206))
-    torch.testing.assert_close(half.decode(overshoot), codec.decode(overshoot) * 10 ** (-5.0206 / 20))
+    relative = -6.0206 - MelCodecConfig().output_gain_db
+    torch.testing.assert_close(half.decode(overshoot), codec.decode(overshoot) * 10 ** (relative / 20))
+
+
+def test_mel_codec_cap_leaves_training_range_alone() -> None:
+    """A stem as loud as the loudest training frames decodes exactly as the uncapped inverse does."""
+    t = torch.arange(16000) / 16000
+    tone = 0.3 * torch.sin(2 * math.pi * 440 * t)
+    capped = MelCodec(MelCodecConfig(hop=512))
+    plain = MelCodec(MelCodecConfig(hop=512, max_log_mel=None, output_gain_db=capped.cfg.output_gain_db))
+    latents = plain.encode(tone[None])
+    assert latents.max() < MelCodecConfig().max_log_mel
+    torch.testing.assert_close(capped.decode(latents), plain.decode(latents))
 
 
 def test_warmup_and_decay() -> None:
