@@ -69,6 +69,7 @@ def flow_loss(pred_v: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor) -> torch
 
 
 def logit_normal_t(batch: int, generator: torch.Generator | None = None,
-                   device: torch.device | str = "cpu") -> torch.Tensor:
-    """Training times t = sigmoid(N(0, 1)): concentrated mid-path where the velocity is hardest to predict."""
-    return torch.sigmoid(torch.randn(batch, generator=generator, device=device))
+                   device: torch.device | str = "cpu", mean: float = 0.0, std: float = 1.0) -> torch.Tensor:
+    """Training times t = sigmoid(N(mean, std)); the official N(0, 1) concentrates them mid-path, where the
+    velocity is hardest to predict. A negative mean moves them towards the noise end (t = 0)."""
+    return torch.sigmoid(torch.randn(batch, generator=generator, device=device) * std + mean)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from manifests import assert_state_dict_matches
-from otio_foley.models.flow_matching import euler_sample, flow_loss, guided_velocity, interpolate
+from otio_foley.models.flow_matching import euler_sample, flow_loss, guided_velocity, interpolate, logit_normal_t
 from otio_foley.models.generator import CONFIGS, FlowGenerator, GeneratorConfig, build_generator
 from otio_foley.models.pipeline import Prompt, SelVAPipeline
 from otio_foley.models.sequence import sequence_lengths
@@ -145,6 +145,14 @@ def test_training_terms() -> None:
     torch.testing.assert_close(xt[2], x1[2])
     loss = flow_loss(x1 - x0 + torch.tensor([0.0, 1.0, 2.0]).view(3, 1, 1), x0, x1)
     torch.testing.assert_close(loss, torch.tensor([0.0, 1.0, 4.0]))
+
+
+def test_logit_normal_location_moves_times_towards_noise() -> None:
+    g = torch.Generator().manual_seed(0)
+    official, shifted = logit_normal_t(20_000, g), logit_normal_t(20_000, g, mean=-1.5)
+    assert abs(float(official.median()) - 0.5) < 0.01
+    assert abs(float(shifted.median()) - float(torch.sigmoid(torch.tensor(-1.5)))) < 0.01
+    assert 0.0 < float(shifted.min()) and float(shifted.max()) < 1.0
 
 
 # ----------------------------------------------------------------------------------------------- pipeline

@@ -2,6 +2,7 @@
 parameters move, a resumed stage is bit-identical, and the shipped model generates offline."""
 from __future__ import annotations
 
+import json
 import socket
 import zlib
 from dataclasses import replace
@@ -70,10 +71,6 @@ def stages(bank: ClipBank, tmp_path_factory):
     torch.manual_seed(0)
     probe = TinyNetworks(MINI, selective=False)  # an untrained copy to measure stage 0's loss before
     probe_loss = holistic_loss(probe.video, probe.generator, bank, TEXTS[1], StageConfig(batch_size=4))
-    holistic = train_holistic(bank, TEXTS, loop, 4, out, log, bank, MINI)
-    after = holistic_loss(holistic.video, holistic.generator, bank, TEXTS[1], StageConfig(batch_size=4))
-    facts["stage0"] = (_mean_loss(probe_loss), _mean_loss(after))
-
     runs = {}
     original = tiny_recipe._stage
 
@@ -86,6 +83,9 @@ def stages(bank: ClipBank, tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:  # record around every stage the recipe runs
         patch.setattr(tiny_recipe, "_stage", recording)
+        holistic = train_holistic(bank, TEXTS, loop, 4, out, log, bank, MINI, pretext=loop)
+        after = holistic_loss(holistic.video, holistic.generator, bank, TEXTS[1], StageConfig(batch_size=4))
+        facts["stage0_loss"] = (_mean_loss(probe_loss), _mean_loss(after))
         # stage 1's signal is small (the teacher's features differ little between clips): a gentler lr
         selective = train_encoder(holistic, 2, bank, TEXTS, replace(loop, lr=1e-3), 4, out, log)
         train_generator(selective, bank, TEXTS, loop, 4, out, log)
@@ -95,15 +95,20 @@ def stages(bank: ClipBank, tmp_path_factory):
 
 def test_each_stage_lowers_its_loss(stages) -> None:
     facts, _, _ = stages
-    before, after = facts["stage0"]
-    assert after < 0.9 * before, facts["stage0"]
-    for name in ("stage1", "stage2"):
+    before, after = facts["stage0_loss"]
+    assert after < 0.9 * before, facts["stage0_loss"]
+    for name in ("stage0_encoder", "stage0", "stage1", "stage2"):
         first, last, _, _ = facts[name]
         assert last < first, (name, first, last)
 
 
 def test_only_the_intended_parameters_change(stages) -> None:
     facts, _, _ = stages
+    _, _, changed, expected = facts["stage0_encoder"]  # the plain encoder and its mel read-out
+    assert changed == expected and {n.split(".")[0] for n in changed} == {"video", "head"}
+    _, _, changed, expected = facts["stage0"]  # the generator alone, never its latent statistics
+    assert changed == expected and all(n.startswith("generator.") for n in changed)
+    assert not any(k in n for n in changed for k in ("latent_mean", "latent_std", "empty_string_feat"))
     _, _, changed, expected = facts["stage1"]
     assert changed == expected
     assert {n.split(".")[1] for n in changed} == {"synch_text_cross_blocks", "sup_text_feat", "text_proj",
@@ -114,6 +119,18 @@ def test_only_the_intended_parameters_change(stages) -> None:
     assert changed == expected and all(n.startswith("generator.") for n in changed)
     assert any("sync_input_proj" in n for n in changed) and any("adaLN" in n for n in changed)
     assert not any(k in n for n in changed for k in ("text_input_proj", "audio_input_proj", "attn.qkv"))
+
+
+def test_stage0_without_pretext_trains_end_to_end(bank: ClipBank, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    fresh = TinyNetworks(MINI, selective=False)
+    tiny_recipe.set_latent_stats(fresh, bank)
+    before = {k: v.clone() for k, v in fresh.state_dict().items()}
+    torch.manual_seed(0)  # train_holistic builds the same initial networks
+    trained = train_holistic(bank, TEXTS, LoopConfig(steps=3, lr=1e-3, warmup=1), 4, tmp_path, {}, bank, MINI)
+    changed = _changed(before, trained)
+    assert {n.split(".")[0] for n in changed} == {"video", "generator"}
+    assert not any(k in n for n in changed for k in ("latent_mean", "latent_std"))
 
 
 def test_stage1_student_starts_as_the_teacher(stages, bank: ClipBank) -> None:
@@ -165,7 +182,7 @@ def test_shipped_model_generates_offline(monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(socket.socket, "connect", no_network)
     model = load_tiny()
-    assert model.name == "selva-tiny" and model.sample_rate == 16000 and model.frame_size == 48
+    assert model.name == "selva-tiny" and model.sample_rate == 16000 and model.frame_size == 64
     scene = make_scene(1_000_000_007, size=model.frame_size, duration=1.5)
     frames = torch.from_numpy(scene.frames).permute(0, 3, 1, 2).float() / 127.5 - 1
     audio = model.generate(frames, [Prompt(next(iter(scene.captions.values()))), Prompt("a clock ticking", seed=3)],
@@ -189,3 +206,33 @@ def test_cli_refuses_bad_inputs(tmp_path: Path) -> None:
                                          "--out", str(tmp_path / "o")])
     assert holistic.exit_code == 2 and "is a holistic model" in holistic.output
     assert not (tmp_path / "o").exists()  # nothing written on bad input
+
+
+def test_cli_trains_every_stage_on_a_real_data_manifest(tmp_path: Path) -> None:
+    """`--data`: the VGGSound-style loader feeds stage 0, 1 and 2 from files on disk (video, audio, caption)."""
+    from click.testing import CliRunner
+
+    from otio_foley.cli.train import train as train_cli
+    from otio_foley.models.tiny import load_networks
+    from otio_foley.synth.media import write_manifest, write_scene
+
+    rows = []
+    for seed in (11, 12, 13):
+        rows += write_scene(make_scene(seed, size=64, duration=2.1), tmp_path / "clips", f"scene_{seed}")
+    manifest = tmp_path / "clips" / "manifest.csv"
+    write_manifest(manifest, rows)
+    runner = CliRunner()
+    tiny_steps = ["--data", str(manifest), "--steps", "2", "--batch-size", "2"]
+    stage0 = runner.invoke(train_cli, ["scratch", *tiny_steps, "--pretext-steps", "2", "--out", str(tmp_path / "a")])
+    assert stage0.exit_code == 0, stage0.output
+    stage1 = runner.invoke(train_cli, ["encoder", *tiny_steps, "--holistic", str(tmp_path / "a/holistic.safetensors"),
+                                       "--out", str(tmp_path / "b")])
+    assert stage1.exit_code == 0, stage1.output
+    stage2 = runner.invoke(train_cli, ["generator", *tiny_steps, "--model", str(tmp_path / "b/selective.safetensors"),
+                                       "--out", str(tmp_path / "c")])
+    assert stage2.exit_code == 0, stage2.output
+    log = json.loads((tmp_path / "a/train_log.json").read_text())
+    assert log["stage0_encoder"]["steps"] == 2 and log["stage0"]["steps"] == 2
+    first, final = load_networks(tmp_path / "b/selective.safetensors"), load_networks(tmp_path / "c/selective.safetensors")
+    assert final.selective and not torch.equal(first.generator.sync_input_proj[0].weight,
+                                               final.generator.sync_input_proj[0].weight)

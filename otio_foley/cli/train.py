@@ -2,7 +2,7 @@
 
 \b
   otio-foley train tiny --out runs/tiny                 # the whole shipped recipe (stages 0, 1, 2)
-  otio-foley train scratch --out runs/a                 # stage 0: holistic encoder + generator from scratch
+  otio-foley train scratch --out runs/a                 # stage 0: holistic encoder, then generator
   otio-foley train encoder --holistic runs/a/holistic.safetensors --out runs/b        # stage 1
   otio-foley train generator --model runs/b/selective.safetensors --out runs/c        # stage 2
 
@@ -80,7 +80,7 @@ def train() -> None:
 
     \b
       otio-foley train tiny --out runs/tiny        # the shipped recipe: stages 0, 1, 2 (+ no-[SUP] ablation)
-      otio-foley train scratch --out runs/a        # stage 0: holistic encoder + generator from scratch
+      otio-foley train scratch --out runs/a        # stage 0: holistic encoder, then generator
       otio-foley train encoder --holistic runs/a/holistic.safetensors --out runs/b      # stage 1
       otio-foley train generator --model runs/b/selective.safetensors --out runs/c      # stage 2
 
@@ -100,8 +100,12 @@ def tiny(out: Path, **recipe) -> None:
 
 @train.command("scratch")
 @_common
-def scratch(out: Path, data: Path | None, clips: int, seed: int, steps: int, lr: float, batch_size: int) -> None:
-    """Stage 0: plain video encoder + generator end to end from scratch (the holistic baseline)."""
+@click.option("--pretext-steps", type=int, default=300, show_default=True,
+              help="encoder steps on the mel read-out before the generator trains (0: both end to end)")
+def scratch(out: Path, data: Path | None, clips: int, seed: int, steps: int, lr: float, batch_size: int,
+            pretext_steps: int) -> None:
+    """Stage 0 from scratch (the holistic baseline): the plain video encoder learns to read the mel frames
+    off the video, then the generator learns with the encoder frozen (--pretext-steps 0: end to end)."""
     from otio_foley.models.tiny import save_networks, text_encoders
     from otio_foley.training.data import ClipBank
     from otio_foley.training.loop import LoopConfig
@@ -111,7 +115,7 @@ def scratch(out: Path, data: Path | None, clips: int, seed: int, steps: int, lr:
     log = {"machine": machine()}
     stats = source if isinstance(source, ClipBank) else None
     holistic = train_holistic(source, text_encoders(), LoopConfig(steps=steps, lr=lr, seed=seed), batch_size,
-                              out, log, stats)
+                              out, log, stats, pretext=LoopConfig(steps=pretext_steps, lr=lr, seed=seed))
     save_networks(holistic, out / "holistic.safetensors", {"stages": "0"})
     _finish(out, log)
 

@@ -1,9 +1,10 @@
 """The one reproducible recipe that trains the shipped selva-tiny model on synthetic scenes.
 
-    OMP_NUM_THREADS=1 python -m otio_foley.training.tiny_recipe --out runs/tiny   # benchmarks/train_tiny.sh
+    python -m otio_foley.training.tiny_recipe --out runs/tiny   # what benchmarks/train_tiny.sh runs
 
 1. a bank of single-source synthetic clips (64×64, 25 fps, 16 kHz; training seeds only), audio -> mel latents;
-2. stage 0 (from scratch): plain Synchformer + generator end to end = the holistic baseline and teacher;
+2. stage 0 (from scratch): the plain Synchformer learns a mel read-out, then the generator learns on its frozen
+   features = the holistic baseline and teacher;
 3. stage 1: TextSynch initialised from the teacher, distilled on side-by-side mixes (trunk frozen);
 4. stage 2: TextSynch frozen, the generator's sync path and video-conditioned adaLN layers tuned on mixes;
 5. optionally the "no [SUP]" ablation (stages 1-2 again with 0 [SUP] tokens, from the same stage 0).
@@ -23,33 +24,36 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from otio_foley.models.mel_codec import MelCodec
 from otio_foley.models.tiny import TinyConfig, TinyNetworks, save_networks, set_null_text, text_encoders
 from otio_foley.synth.scenes import make_scene
 from otio_foley.training.data import BatchSource, ClipBank
 from otio_foley.training.loop import LoopConfig, train
-from otio_foley.training.stages import (StageConfig, TextEncoder, distillation_loss, holistic_loss,
-                                        generator_trainables, selective_flow_loss, train_only)
+from otio_foley.training.stages import (StageConfig, TextEncoder, distillation_loss, generator_trainables,
+                                        holistic_loss, pretext_loss, selective_flow_loss, train_only)
 
 Texts = tuple[TextEncoder, TextEncoder]  # (video-side with mask, generator-side fixed length)
 
 
 @dataclass
 class Recipe:
-    clips: int = 1200
+    clips: int = 1600
     seed: int = 0
     batch_size: int = 8
-    steps0: int = 900
-    steps1: int = 800
-    steps2: int = 600
+    pretext_steps: int = 1200  # stage 0, encoder step (0 = stage 0 end to end)
+    steps0: int = 4500
+    steps1: int = 1200
+    steps2: int = 2000
+    lr_pretext: float = 1e-3
     lr0: float = 1e-3
     lr1: float = 1e-3
     lr2: float = 5e-4
-    warmup: int = 50
-    ema_decay: float = 0.99  # short runs: average over the last ~100 steps
-    ablation_steps1: int = 800  # > 0 (both) also trains the no-[SUP] ablation from the same stage 0
-    ablation_steps2: int = 600
+    warmup: int = 100
+    ema_decay: float = 0.998  # averages about the last 500 steps
+    ablation_steps1: int = 1200  # > 0 (both) also trains the no-[SUP] ablation from the same stage 0
+    ablation_steps2: int = 2000
 
 
 def build_bank(count: int, seed: int, cfg: TinyConfig, codec: MelCodec) -> ClipBank:
@@ -93,15 +97,38 @@ def _stage(name: str, networks: TinyNetworks, loss, loop: LoopConfig, out: Path,
     (out / "train_log.json").write_text(json.dumps(log, indent=2))  # progress survives an interruption
 
 
+class Pretext(nn.Module):
+    """Stage 0's encoder step trains these: the plain video encoder and a linear mel read-out (not shipped)."""
+
+    def __init__(self, video: nn.Module, cfg: TinyConfig) -> None:
+        super().__init__()
+        self.video = video
+        self.head = nn.Linear(cfg.video_dim, cfg.codec.n_mels)
+
+
 def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_size: int, out: Path,
-                   log: dict, stats: ClipBank | None = None, cfg: TinyConfig = TinyConfig()) -> TinyNetworks:
-    """Stage 0, from scratch: plain Synchformer + generator end to end (latent statistics from `stats`)."""
+                   log: dict, stats: ClipBank | None = None, cfg: TinyConfig = TinyConfig(),
+                   pretext: LoopConfig | None = None) -> TinyNetworks:
+    """Stage 0, from scratch (latent statistics from `stats`): with a `pretext` loop, the plain video encoder
+    learns the mel read-out first and is then frozen while the generator learns ("stage0_encoder", "stage0");
+    without one, encoder and generator train end to end. The latent statistics never train."""
     holistic = TinyNetworks(cfg, selective=False)
     set_null_text(holistic, texts[1])
     if stats is not None:
         set_latent_stats(holistic, stats)
-    _stage("stage0", holistic, holistic_loss(holistic.video, holistic.generator, source, texts[1],
-                                             StageConfig(batch_size=batch_size)), loop, out, log)
+    stage = StageConfig(batch_size=batch_size)
+    trainable = list(generator_trainables(holistic.generator))
+    if pretext is not None and pretext.steps:
+        wrapper = Pretext(holistic.video, cfg)
+        holistic.requires_grad_(False)
+        wrapper.requires_grad_(True)
+        _stage("stage0_encoder", wrapper, pretext_loss(wrapper.video, wrapper.head, holistic.generator, source,
+                                                       stage), pretext, out, log)
+    else:
+        trainable += list(holistic.video.named_parameters())
+    train_only(holistic, trainable)
+    _stage("stage0", holistic, holistic_loss(holistic.video, holistic.generator, source, texts[1], stage),
+           loop, out, log)
     return holistic
 
 
@@ -139,7 +166,7 @@ def run(recipe: Recipe, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
     started = time.time()
-    log: dict = {"recipe": asdict(recipe), "machine": machine()}
+    log: dict = {"recipe": asdict(recipe), "stage": asdict(StageConfig(batch_size=recipe.batch_size)), "machine": machine()}
     cfg = TinyConfig()
     texts = text_encoders()
     t0 = time.time()
@@ -147,7 +174,8 @@ def run(recipe: Recipe, out: Path) -> dict:
     log["bank"] = {"clips": len(bank), "seconds": round(time.time() - t0, 1)}
     b = recipe.batch_size
 
-    holistic = train_holistic(bank, texts, loop_config(recipe, recipe.steps0, recipe.lr0), b, out, log, bank)
+    holistic = train_holistic(bank, texts, loop_config(recipe, recipe.steps0, recipe.lr0), b, out, log, bank, cfg,
+                              loop_config(recipe, recipe.pretext_steps, recipe.lr_pretext))
     save_networks(holistic, out / "holistic.safetensors", {"stages": "0"})
     selective = train_encoder(holistic, cfg.num_sup_tokens, bank, texts,
                               loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log)
