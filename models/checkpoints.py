@@ -13,7 +13,8 @@ import json
 import os
 import pickle
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -88,6 +89,27 @@ def read_state_dict(path: Path, *, keep: Callable[[str], bool] | None = None,
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise UserError("not a flat state dict of tensors", path=str(path), fix="this is not the expected file")
     return {k: v for k, v in obj.items() if keep(k)}
+
+
+# torch.nn.init's initialisers: every built-in layer and our own reset_parameters go through these.
+_INITIALISERS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
+                 "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
+                 "sparse_")
+
+
+@contextmanager
+def skipped_init() -> Iterator[None]:
+    """Build modules without their random initialisation, for a strict load that overwrites every parameter
+    and persistent buffer right after: drawing ~580 M random numbers first costs seconds at every start.
+    Computed constants (filters, mel bases, RoPE tables) do not go through torch.nn.init and stay exact."""
+    saved = {name: getattr(nn.init, name) for name in _INITIALISERS}
+    try:
+        for name in saved:
+            setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(nn.init, name, fn)
 
 
 def first_line(err: BaseException) -> str:

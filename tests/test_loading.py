@@ -134,6 +134,34 @@ def test_fabricated_set_loads_and_generates(card) -> None:
     assert not torch.equal(audio[0], audio[1])
 
 
+def test_built_without_random_init_yet_every_weight_is_the_files(fabricated, card) -> None:
+    """build_official skips the random init (checkpoints.skipped_init): the strict loads must still leave
+    every parameter and buffer equal to the files or to a normally built module's computed constants."""
+    root, _ = fabricated
+    model = registry.load_model(NAME, device="cpu")
+    generator_file = read_state_dict(card.files["generator"].target(root))
+    for key, value in model.generator.state_dict().items():
+        torch.testing.assert_close(value, generator_file[key], atol=0, rtol=0, msg=key)
+    video_file = read_state_dict(card.files["video_encoder"].target(root))
+    for key, value in model.video_encoder.state_dict().items():
+        torch.testing.assert_close(value, video_file[key], atol=0, rtol=0, msg=key)
+    reference = small_spec().audio_decoder()  # non-persistent buffers (mel basis, window) are computed
+    for key, value in reference.named_buffers():
+        if key in dict(model.audio_decoder.named_buffers()):
+            torch.testing.assert_close(dict(model.audio_decoder.named_buffers())[key], value, msg=key)
+
+
+def test_skipped_init_skips_and_restores() -> None:
+    from otio_foley.models.checkpoints import skipped_init
+
+    original = torch.nn.init.kaiming_uniform_
+    with pytest.raises(RuntimeError), skipped_init():
+        zeros = torch.zeros(4, 4)
+        assert torch.nn.init.kaiming_uniform_(zeros) is zeros and not zeros.any()
+        raise RuntimeError("a failed build")
+    assert torch.nn.init.kaiming_uniform_ is original
+
+
 def planning_facts(model) -> dict:
     keys = ("name", "checksum", "fps", "sample_rate", "window_seconds", "min_seconds", "frame_size")
     return {key: getattr(model, key) for key in keys}
