@@ -1,11 +1,11 @@
 """selva-tiny: the SelVA architecture at toy size, trained here on synthetic scenes, shipped in the package.
 
-Same family as the released model: a divided space-time ViT video branch (48×48 frames, 25 fps, 16-frame
+Same family as the released model: a divided space-time ViT video branch (64×64 frames, 25 fps, 16-frame
 segments, stride 8) with TextSynch's [SUP] tokens, text projection and cross-attention block; an MM-DiT
 flow generator with frame-aligned sync conditioning and the null CLIP-image stream; Euler sampling with
 CFG. What differs, because nothing pretrained exists at this size and training must fit a CPU hour:
 - both text paths use all-MiniLM-L6-v2 (384-d, shipped on PyPI) instead of FLAN-T5 and CLIP text;
-- the audio back-end is the weight-free mel codec (40 log10-mel bins at 31.25 frames/s, the official
+- the audio back-end is the weight-free mel codec (64 log10-mel bins at 62.5 frames/s, twice the official
   latent rate, Griffin-Lim back to 16 kHz) instead of the mel VAE + BigVGAN.
 The weights file holds the video encoder (`video.*`) and the generator (`generator.*`); the text encoder
 and codec carry no trained weights.

@@ -118,14 +118,14 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
         set_latent_stats(holistic, stats)
     stage = StageConfig(batch_size=batch_size)
     trainable = list(generator_trainables(holistic.generator))
+    video = [(n, p) for n, p in holistic.video.named_parameters() if p.requires_grad]  # not the unused 2-D embed
     if pretext is not None and pretext.steps:
         wrapper = Pretext(holistic.video, cfg)
-        holistic.requires_grad_(False)
-        wrapper.requires_grad_(True)
+        train_only(wrapper, [*video, *wrapper.head.named_parameters()])
         _stage("stage0_encoder", wrapper, pretext_loss(wrapper.video, wrapper.head, holistic.generator, source,
                                                        stage), pretext, out, log)
     else:
-        trainable += list(holistic.video.named_parameters())
+        trainable += video
     train_only(holistic, trainable)
     _stage("stage0", holistic, holistic_loss(holistic.video, holistic.generator, source, texts[1], stage),
            loop, out, log)
