@@ -166,7 +166,8 @@ def run(recipe: Recipe, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
     started = time.time()
-    log: dict = {"recipe": asdict(recipe), "stage": asdict(StageConfig(batch_size=recipe.batch_size)), "machine": machine()}
+    log: dict = {"recipe": asdict(recipe), "stage": asdict(StageConfig(batch_size=recipe.batch_size)),
+                 "machine": machine()}
     cfg = TinyConfig()
     texts = text_encoders()
     t0 = time.time()
