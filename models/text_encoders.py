@@ -56,10 +56,19 @@ class CachedTextEncoder:
     """
 
     dim: int
+    model: torch.nn.Module  # the frozen transformer that `_encode` runs
 
     def __init__(self, length: int | None = None) -> None:
         self.length = length
         self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def to(self, device: torch.device | str) -> CachedTextEncoder:
+        self.model.to(device)
+        return self
 
     def _encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -146,12 +155,8 @@ class T5TextEncoder(CachedTextEncoder):
             model = T5EncoderModel.from_pretrained(str(folder), local_files_only=True)
         return cls(tokenizer, model)
 
-    def to(self, device: torch.device | str) -> T5TextEncoder:
-        self.model.to(device)
-        return self
-
     def _encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        device = next(self.model.parameters()).device
+        device = self.device
         tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=T5_MAX_LENGTH,
                                 return_tensors="pt").to(device)
         with torch.autocast(device.type, enabled=False):
@@ -280,12 +285,8 @@ class ClipTextEncoder(CachedTextEncoder):
         model.embeddings.register_buffer("position_ids", torch.arange(positions)[None], persistent=False)
         return cls(tokenizer, model)
 
-    def to(self, device: torch.device | str) -> ClipTextEncoder:
-        self.model.to(device)
-        return self
-
     def _encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        device = next(self.model.parameters()).device
+        device = self.device
         ids = self.tokenizer(texts).to(device)
         with torch.autocast(device.type, enabled=False):
             hidden = self.model(input_ids=ids).last_hidden_state
