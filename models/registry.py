@@ -334,12 +334,12 @@ def build_official(card: ModelCard, files: dict[str, tuple[Path, str]], device: 
     state = ckpt.read_state_dict(path["generator"], keep=lambda k: k not in LEGACY_BUFFER_KEYS)
     ckpt.load_checked(generator, state, str(path["generator"]))
 
-    ckpt.load_checked(audio.vae, ckpt.read_state_dict(path["vae"]), str(path["vae"]))
-    audio.vae.fold_weight_norm().drop_encoder()  # inference only: normalise once (~30 % faster), free the encoder
+    vae_state = ckpt.read_state_dict(path["vae"])
     vocoder_state = ckpt.with_parametrized_weight_norm(ckpt.read_state_dict(path["vocoder"], sub_dict="generator"))
-    ckpt.load_checked(audio.vocoder, vocoder_state, str(path["vocoder"]))
-    audio.vocoder.fold_weight_norm()
-    del state, vocoder_state
+    ckpt.check_fit(audio.vae, vae_state, str(path["vae"]))
+    ckpt.check_fit(audio.vocoder, vocoder_state, str(path["vocoder"]))
+    audio.load_weights(vae_state, vocoder_state).vae.drop_encoder()  # both weight norms folded; encoder freed
+    del state, vae_state, vocoder_state
 
     tokenizer = ClipTokenizer(path["clip_vocab"], path["clip_merges"])
     clip_state = ckpt.read_state_dict(path["clip"], keep=is_open_clip_text_key)
