@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
@@ -20,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from otio_foley.atomic import write_text_atomic
 from otio_foley.errors import UserError
 
 MD5_CACHE = ".md5-cache.json"
@@ -50,9 +50,7 @@ def cached_md5(path: Path, cache_dir: Path) -> str:
     cache[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "md5": md5}
     try:  # best effort: a read-only shared cache still works, it just re-hashes
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f"{MD5_CACHE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache, indent=1))
-        tmp.replace(cache_file)
+        write_text_atomic(cache_file, json.dumps(cache, indent=1))
     except OSError:
         pass
     return md5

@@ -18,8 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
+
+from otio_foley.atomic import write_bytes_atomic
 
 from .generator import FlowGenerator, GeneratorConfig
 from .mel_codec import MelCodec, MelCodecConfig
@@ -107,9 +109,7 @@ def save_networks(networks: TinyNetworks, path: Path, info: dict | None = None, 
     meta = {"config": json.dumps(asdict(networks.cfg)), "selective": str(networks.selective),
             "info": json.dumps(info or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    tmp.replace(path)
+    write_bytes_atomic(path, save(state, metadata=meta))
 
 
 def read_config(path: Path = WEIGHTS) -> tuple[TinyConfig, bool]:
