@@ -39,13 +39,11 @@ from otio_foley.shots import Shot
 RT = otio.opentime.RationalTime
 TR = otio.opentime.TimeRange
 
-# Seconds of compute per generated second, by model, on the project's reference CPU (2 cores, fp32).
-# selva-s16k: the official SelVA code takes 119 s for an 8 s stem there
-# (shared/reference/official-cpu-baseline.md). Models not listed have no estimate.
-# Model seconds per generated second of one stem, measured on the 2-core CPU dev machine:
-# selva-s16k = the official code's 119.3 s per 8 s stem (docs: official-cpu-baseline); selva-tiny = the
-# example render (10 windows of 2 s, two prompts batched per clip) in 3.51 s of generation, 2026-11-22.
-SECONDS_PER_SECOND = {"selva-s16k": 119.3 / 8.0, "selva-tiny": 3.51 / 20.0}
+# Model seconds per generated second of one stem on the project's reference CPU (2 cores, fp32); models not
+# listed have no estimate. selva-s16k = the official code's 119.3 s per 8 s stem
+# (shared/reference/official-cpu-baseline.md); selva-tiny = the example render (10 windows of 2 s, two prompts
+# batched per clip) in 4.98 s of generation (manifest timings; the 64 px model of 2026-11-22, 2 threads).
+SECONDS_PER_SECOND = {"selva-s16k": 119.3 / 8.0, "selva-tiny": 4.98 / 20.0}
 
 OVERLAP_SECONDS = 1.0
 OVERLAP_FRACTION = 0.25  # of the window, when that is less than OVERLAP_SECONDS

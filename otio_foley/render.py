@@ -330,10 +330,10 @@ def _write_stem_file(result: StemResult, model: FoleyModel, cache: Cache, option
     body = round(p.record_range.end_time_exclusive().value_rescaled_to(rate)) - round(
         p.record_range.start_time.value_rescaled_to(rate))
     info = write_stem(path, audio, source_rate=sr, sample_rate=options.sample_rate, bit_depth=options.bit_depth,
-               frame_rate=rate, frames=p.head_frames + body + p.tail_frames,
-               time_reference_samples=bwf_time_reference(origin + p.record_range.start_time, p.head_frames,
-                                                         options.sample_rate),
-               description=p.source.prompt[:256], gain_db=p.source.gain_db)
+                      frame_rate=rate, frames=p.head_frames + body + p.tail_frames,
+                      time_reference_samples=bwf_time_reference(origin + p.record_range.start_time, p.head_frames,
+                                                                options.sample_rate),
+                      description=p.source.prompt[:256], gain_db=p.source.gain_db)
     if info.clipped_samples:
         log(f"warning: {p.file_name}: {info.clipped_samples} samples clipped (peak {info.peak_dbfs:+.1f} dBFS); "
             f"lower the source's `gain_db` in the cue sheet")

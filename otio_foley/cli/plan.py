@@ -19,8 +19,6 @@ from otio_foley.edit import parse_media_root, read_edit, read_shots
 from otio_foley.jobs import ModelInfo, StemPlan, plan as plan_jobs
 from otio_foley.shots import Shot
 
-
-
 allow_unmatched_option = click.option("--allow-unmatched", is_flag=True,
                                       help="A cue entry that matches no clip is skipped instead of an error.")
 
@@ -114,8 +112,8 @@ def _table(rows: list[dict], shots: list[Shot], model: ModelInfo, cache_known: b
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=None, help="Override every source's seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(edit: str, cues: str, rate: float | None, media_root: tuple[str, ...], allow_unmatched: bool,
-         handles: int, only: tuple[str, ...], output_dir: str, cache_dir: str | None, model: str | None, models_dir: str | None, steps: int | None,
-         cfg: float | None, seed: int | None, as_json: bool) -> None:
+         handles: int, only: tuple[str, ...], output_dir: str, cache_dir: str | None, model: str | None,
+         models_dir: str | None, steps: int | None, cfg: float | None, seed: int | None, as_json: bool) -> None:
     """Dry run: list the stems EDIT and CUES would render, with timecodes, cache hits and estimated time.
 
     \b
