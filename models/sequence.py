@@ -5,8 +5,11 @@ so they are recomputed for every clip rather than fixed at construction.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+
+import torch
 
 SYNC_FPS = 25  # Synchformer input frame rate
 SYNC_SEGMENT = 16  # frames per Synchformer segment
@@ -48,3 +51,24 @@ def sequence_lengths(duration: float, sample_rate: int = 16_000, hop_length: int
 def min_duration() -> float:
     """Shortest duration that yields one sync segment (0.64 s)."""
     return SYNC_SEGMENT / SYNC_FPS
+
+
+@functools.cache  # a pure function of three numbers, asked for at every forward pass
+def timed_sync_weights(segments: int, latent_len: int, latent_rate: float) -> torch.Tensor:
+    """(latent_len, segments * 8) weights that give each latent frame the mean of the sync tokens encoding
+    the video frame it falls in: token j of segment s encodes frames 8s + 2j and 8s + 2j + 1, and segments
+    overlap by half, so most frames are seen by two tokens. Frames past the last segment take its last token.
+
+    The official upsampling (nearest over the flattened token sequence) spreads the tokens evenly instead,
+    which puts a token up to 8 frames from the frames it encodes in a 2 s window (see `GeneratorConfig`).
+    """
+    tubelet = SYNC_SEGMENT // SYNC_TOKENS_PER_SEGMENT
+    last_frame = SYNC_STRIDE * (segments - 1) + SYNC_SEGMENT - 1
+    weights = torch.zeros(latent_len, segments * SYNC_TOKENS_PER_SEGMENT)
+    for f in range(latent_len):
+        frame = min(int((f + 0.5) / latent_rate * SYNC_FPS), last_frame)
+        first = max(0, -(-(frame - SYNC_SEGMENT + 1) // SYNC_STRIDE))
+        tokens = [s * SYNC_TOKENS_PER_SEGMENT + (frame - SYNC_STRIDE * s) // tubelet
+                  for s in range(first, min(segments - 1, frame // SYNC_STRIDE) + 1)]
+        weights[f, tokens] = 1.0 / len(tokens)
+    return weights

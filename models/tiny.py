@@ -4,6 +4,8 @@ Same family as the released model: a divided space-time ViT video branch (64×64
 segments, stride 8) with TextSynch's [SUP] tokens, text projection and cross-attention block; an MM-DiT
 flow generator with frame-aligned sync conditioning and the null CLIP-image stream; Euler sampling with
 CFG. What differs, because nothing pretrained exists at this size and training must fit a CPU hour:
+- each video token conditions the latent frames of the video frames it encodes ("timed" sync placement)
+  instead of the official even stretch of the token sequence, which a generator this small did not undo;
 - both text paths use all-MiniLM-L6-v2 (384-d, shipped on PyPI) instead of FLAN-T5 and CLIP text;
 - the audio back-end is the weight-free mel codec (64 log10-mel bins at 62.5 frames/s, twice the official
   latent rate, Griffin-Lim back to 16 kHz) instead of the mel VAE + BigVGAN.
@@ -63,7 +65,7 @@ class TinyConfig:
                                text_dim=MiniLMEncoder.dim, hidden_dim=self.hidden_dim, depth=self.depth,
                                fused_depth=self.fused_depth, num_heads=self.hidden_dim // 64,
                                text_seq_len=GENERATOR_TEXT_TOKENS, sample_rate=self.codec.sample_rate,
-                               hop_length=self.codec.hop // 2)
+                               hop_length=self.codec.hop // 2, sync_placement="timed")
 
 
 class TinyNetworks(nn.Module):

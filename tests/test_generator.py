@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 
 import pytest
 import torch
@@ -89,6 +90,26 @@ def test_any_duration_runs() -> None:
                 torch.randn(2, n.text, 24, generator=g))
         assert v.shape == (2, n.latent, 8) and torch.isfinite(v).all()
 
+
+@pytest.mark.parametrize("duration", [0.64, 2.0, 3.2, 8.0])
+def test_timed_sync_placement_puts_each_token_on_its_own_frames(duration: float) -> None:
+    """Give every token the mid-time of the frames it encodes (token j of segment s: frames 8s+2j and 8s+2j+1):
+    placed "timed", each latent frame must read a time within one video frame of its own; the official
+    "stretch" is off by several frames, which is why selva-tiny does not use it."""
+    lengths = TINY.lengths(duration)
+    segments = lengths.sync_segments
+    token_frame = torch.tensor([8.0 * s + 2 * j + 1 for s in range(segments) for j in range(8)]).view(1, -1, 1)
+    rate = TINY.sample_rate / TINY.hop_length / 2
+    frame = (torch.arange(lengths.latent) + 0.5) / rate * 25
+    covered = frame < 8 * (segments - 1) + 16
+    errors = {}
+    for placement in ("timed", "stretch"):
+        net = FlowGenerator(replace(TINY, sync_placement=placement))
+        placed = net.place_sync(token_frame, lengths.latent)[0, :, 0]
+        errors[placement] = (placed - frame)[covered].abs().max().item()
+    assert errors["timed"] <= 1.0 + 1e-4
+    if segments > 1:
+        assert errors["stretch"] > 3.0
 
 def test_training_init_predicts_zero_velocity() -> None:
     net = FlowGenerator(TINY)

@@ -132,8 +132,7 @@ def pretext_loss(video: nn.Module, head: nn.Module, generator: FlowGenerator, so
         batch = source.sample(g, cfg.batch_size)
         target = generator.normalize(batch.latents.to(device))
         sync_f = video(segment_frames(batch.frames.to(device)))
-        aligned = F.interpolate(sync_f.transpose(1, 2), size=target.shape[1], mode="nearest-exact")
-        return F.mse_loss(head(aligned.transpose(1, 2)), target)
+        return F.mse_loss(head(generator.place_sync(sync_f, target.shape[1])), target)
 
     return loss
 
