@@ -45,6 +45,10 @@ class GeneratorConfig:
     # true mel as sync features cut its flow loss at t = 0.05 to 0.64 on the right frames, to 0.92 "stretch").
     sync_placement: str = "stretch"
 
+    def __post_init__(self) -> None:
+        if self.sync_placement not in ("stretch", "timed"):
+            raise ValueError(f"sync_placement must be 'stretch' or 'timed', got {self.sync_placement!r}")
+
     @property
     def head_dim(self) -> int:
         return self.hidden_dim // self.num_heads

@@ -111,6 +111,11 @@ def test_timed_sync_placement_puts_each_token_on_its_own_frames(duration: float)
     if segments > 1:
         assert errors["stretch"] > 3.0
 
+
+def test_unknown_sync_placement_is_refused() -> None:
+    with pytest.raises(ValueError, match="sync_placement"):
+        replace(TINY, sync_placement="nearest")
+
 def test_training_init_predicts_zero_velocity() -> None:
     net = FlowGenerator(TINY)
     n = TINY.lengths(1.0)
