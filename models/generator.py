@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import MLP, ConvMLP, RMSNorm
-from .sequence import SYNC_TOKENS_PER_SEGMENT, SequenceLengths, sequence_lengths, timed_sync_weights
+from .sequence import (LATENT_DOWNSAMPLE, SYNC_TOKENS_PER_SEGMENT, SequenceLengths, sequence_lengths,
+                       timed_sync_weights)
 
 # Keys of non-persistent buffers that old official checkpoints may still contain.
 LEGACY_BUFFER_KEYS = ("t_embed.freqs", "latent_rot", "clip_rot")
@@ -52,6 +53,11 @@ class GeneratorConfig:
     @property
     def head_dim(self) -> int:
         return self.hidden_dim // self.num_heads
+
+    @property
+    def latent_rate(self) -> float:
+        """Latent frames per second: the mel frame rate halved by the VAE (as `sequence_lengths` counts)."""
+        return self.sample_rate / self.hop_length / LATENT_DOWNSAMPLE
 
     def lengths(self, duration: float) -> SequenceLengths:
         return replace(sequence_lengths(duration, self.sample_rate, self.hop_length), text=self.text_seq_len)
@@ -346,8 +352,8 @@ class FlowGenerator(nn.Module):
     def place_sync(self, sync_f: torch.Tensor, latent_len: int) -> torch.Tensor:
         """(B, S*8, D) per-token features → (B, latent_len, D), one per latent frame (`config.sync_placement`)."""
         if self.config.sync_placement == "timed":
-            rate = self.config.sample_rate / self.config.hop_length / 2
-            weights = timed_sync_weights(sync_f.shape[1] // SYNC_TOKENS_PER_SEGMENT, latent_len, rate)
+            weights = timed_sync_weights(sync_f.shape[1] // SYNC_TOKENS_PER_SEGMENT, latent_len,
+                                         self.config.latent_rate)
             return weights.to(sync_f) @ sync_f
         return F.interpolate(sync_f.transpose(1, 2), size=latent_len, mode="nearest-exact").transpose(1, 2)
 

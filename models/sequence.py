@@ -17,6 +17,7 @@ SYNC_STRIDE = 8  # frames between segment starts
 SYNC_TOKENS_PER_SEGMENT = 8  # output tokens per segment
 CLIP_FPS = 8  # CLIP image features per second
 TEXT_TOKENS = 77  # CLIP text length
+LATENT_DOWNSAMPLE = 2  # mel frames per latent frame (the VAE's time downsampling)
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class SequenceLengths:
 
 
 def sequence_lengths(duration: float, sample_rate: int = 16_000, hop_length: int = 256,
-                     latent_downsample: int = 2) -> SequenceLengths:
+                     latent_downsample: int = LATENT_DOWNSAMPLE) -> SequenceLengths:
     """Lengths for `duration` seconds, computed exactly as the official sequence config does.
 
     latent: ceil in float arithmetic; clip: int truncation; sync: whole 16-frame segments at stride 8.

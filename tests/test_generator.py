@@ -99,8 +99,7 @@ def test_timed_sync_placement_puts_each_token_on_its_own_frames(duration: float)
     lengths = TINY.lengths(duration)
     segments = lengths.sync_segments
     token_frame = torch.tensor([8.0 * s + 2 * j + 1 for s in range(segments) for j in range(8)]).view(1, -1, 1)
-    rate = TINY.sample_rate / TINY.hop_length / 2
-    frame = (torch.arange(lengths.latent) + 0.5) / rate * 25
+    frame = (torch.arange(lengths.latent) + 0.5) / TINY.latent_rate * 25
     covered = frame < 8 * (segments - 1) + 16
     errors = {}
     for placement in ("timed", "stretch"):

@@ -124,8 +124,8 @@ def holistic_loss(video: nn.Module, generator: FlowGenerator, source: BatchSourc
 
 def pretext_loss(video: nn.Module, head: nn.Module, generator: FlowGenerator, source: BatchSource,
                  cfg: StageConfig) -> LossFn:
-    """Stage 0, encoder step: predict the clip's normalised mel frames from its video features, upsampled to
-    the latent rate exactly as the generator's sync path does. Forces the features to say what sounds when."""
+    """Stage 0, encoder step: predict the clip's normalised mel frames from its video features, placed on the
+    latent frames by the generator's own `place_sync`. Forces the features to say what sounds when."""
     device = _device(video)
 
     def loss(step: int, g: torch.Generator) -> torch.Tensor:
