@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from otio_foley.models.audio_decoder import audio_decoder_16k
+from otio_foley.models.device import retain_cpu_heap
 from otio_foley.models.generator import small_16k
 from otio_foley.models.pipeline import Prompt, SelVAPipeline
 from otio_foley.models.textsynch import official_textsynch
@@ -139,9 +140,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/models_cpu.json"))
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--system-malloc", action="store_true",
+                        help="keep glibc's default thresholds (load_model retains the heap on CPU)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    results: dict = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    retained = not args.system_malloc and retain_cpu_heap()
+    results: dict = {"retained_heap": retained, "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                                  "torch": torch.__version__, "threads": torch.get_num_threads(),
                                  "load_at_start": os.getloadavg()},
                      "duration_s": DURATION, "precision": "fp32", "device": "cpu"}

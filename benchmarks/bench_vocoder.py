@@ -23,6 +23,7 @@ from typing import Callable
 import torch
 
 from otio_foley.models.audio_decoder import audio_decoder_16k, audio_decoder_44k
+from otio_foley.models.device import retain_cpu_heap
 
 
 def timed(fn: Callable[[], torch.Tensor], repeats: int, device: torch.device) -> tuple[list[float], list[float]]:
@@ -56,7 +57,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--system-malloc", action="store_true",
+                        help="keep glibc's default thresholds (load_model retains the heap on CPU)")
     args = parser.parse_args()
+    retained = not args.system_malloc and retain_cpu_heap()
     sys.stdout.reconfigure(line_buffering=True)  # show each stage as it finishes, also when piped
 
     torch.set_num_threads(args.threads)
@@ -74,7 +78,8 @@ def main() -> None:
 
     print(f"audio back-end {args.rate}: {args.seconds:g} s clip = {n_latents} latents, "
           f"{n_latents * decoder.samples_per_latent} samples at {decoder.sample_rate} Hz; fp32 on {device}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"{'retained heap' if retained else 'default malloc'}")
     print(f"weights: VAE decoder {millions(decoder.vae):.2f}M, "
           f"vocoder {millions(decoder.vocoder):.2f}M")
     with torch.inference_mode():

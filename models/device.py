@@ -7,6 +7,9 @@ audio on the same device and build.
 """
 from __future__ import annotations
 
+import ctypes
+import functools
+import platform
 import re
 
 import torch
@@ -47,3 +50,26 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
         raise UserError(f"cuda:{index} does not exist ({torch.cuda.device_count()} CUDA device(s))",
                         where="--device", fix=f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
     return torch.device("cuda", index)
+
+
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_RETAIN_BYTES = 1 << 30
+
+
+@functools.cache
+def retain_cpu_heap() -> bool:
+    """Let glibc keep freed tensor memory for reuse instead of returning it to the kernel (once per process).
+
+    By default glibc serves blocks above at most 32 MiB with a fresh mmap and unmaps them on free, so every layer
+    output of an 8 s clip in the vocoder (24-96 channels x 128,000 samples, ~49 MiB) is page-faulted and
+    zeroed afresh: 1.2 million page faults and 18 % of the vocoder's CPU time in the kernel, measured here.
+    Raising the mmap and trim thresholds to 1 GiB makes those blocks heap memory that the next layer reuses,
+    which is what jemalloc/tcmalloc (the usual LD_PRELOAD advice for CPU inference) also achieve, but without
+    a preload. Peak memory is unchanged; memory freed after the peak stays with the process until it exits.
+    No-op (False) off glibc.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, _RETAIN_BYTES) and libc.mallopt(_M_TRIM_THRESHOLD, _RETAIN_BYTES))

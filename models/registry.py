@@ -23,7 +23,7 @@ from torch import nn
 from otio_foley.errors import UserError
 
 from . import checkpoints as ckpt
-from .device import resolve_device
+from .device import resolve_device, retain_cpu_heap
 from .pipeline import FoleyModel, SelVAPipeline
 
 SELVA_LICENCE = ("no licence published by SelVA; its generator is fine-tuned from MMAudio weights "
@@ -260,6 +260,8 @@ def load_model(name_or_path: str | Path | None = None, *, device: str | torch.de
     """
     directory = resolve_models_dir(models_dir)
     target = resolve_device(device)
+    if target.type == "cpu":
+        retain_cpu_heap()
     card, path = _resolve(name_or_path, directory, announce=True)
     if card is None:
         return _build_tiny(path, target, name=path.stem)
