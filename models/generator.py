@@ -169,10 +169,13 @@ class StreamBlock(nn.Module):
     def _norm(x: torch.Tensor) -> torch.Tensor:
         return F.layer_norm(x, (x.shape[-1],), eps=1e-5)
 
-    def pre_attention(self, x: torch.Tensor, c: torch.Tensor,
-                      rot: torch.Tensor | None) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
-        """(q, k, v) of the modulated stream, and the remaining modulation for `post_attention`."""
-        mod = self.adaLN_modulation(c).chunk(2 if self.pre_only else 6, dim=-1)
+    def pre_attention(self, x: torch.Tensor, c: torch.Tensor, rot: torch.Tensor | None,
+                      rows: torch.Tensor | None = None) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """(q, k, v) of the modulated stream, and the remaining modulation for `post_attention`.
+
+        `rows` (B,): x's row i is modulated by c's row rows[i] (see `Conditions.rows`); None: row i."""
+        mod = self.adaLN_modulation(c)
+        mod = (mod if rows is None else mod[rows]).chunk(2 if self.pre_only else 6, dim=-1)
         qkv = self.attn.heads(modulate(self._norm(x), mod[0], mod[1]), rot)
         return qkv, mod[2:]
 
@@ -184,8 +187,9 @@ class StreamBlock(nn.Module):
         x = x + self.linear1(attn_out) * gate1
         return x + self.ffn(modulate(self._norm(x), shift2, scale2)) * gate2
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, rot: torch.Tensor | None) -> torch.Tensor:
-        qkv, mod = self.pre_attention(x, c, rot)
+    def forward(self, x: torch.Tensor, c: torch.Tensor, rot: torch.Tensor | None,
+                rows: torch.Tensor | None = None) -> torch.Tensor:
+        qkv, mod = self.pre_attention(x, c, rot, rows)
         return self.post_attention(x, attention(*qkv), mod)
 
 
@@ -199,9 +203,9 @@ class JointBlock(nn.Module):
         self.text_block = StreamBlock(dim, num_heads, mlp_ratio, kernel_size=1, pre_only=pre_only)
 
     def forward(self, latent: torch.Tensor, clip: torch.Tensor, text: torch.Tensor, global_c: torch.Tensor,
-                extended_c: torch.Tensor, latent_rot: torch.Tensor,
-                clip_rot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x_qkv, x_mod = self.latent_block.pre_attention(latent, extended_c, latent_rot)
+                extended_c: torch.Tensor, latent_rot: torch.Tensor, clip_rot: torch.Tensor,
+                rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x_qkv, x_mod = self.latent_block.pre_attention(latent, extended_c, latent_rot, rows)
         c_qkv, c_mod = self.clip_block.pre_attention(clip, global_c, clip_rot)
         t_qkv, t_mod = self.text_block.pre_attention(text, global_c, None)
         out = attention(*(torch.cat(parts, dim=2) for parts in zip(x_qkv, c_qkv, t_qkv)))
@@ -254,16 +258,31 @@ class Conditions:
     text_f_c: torch.Tensor  # (B, D)
     latent_rot: torch.Tensor = field(repr=False)
     clip_rot: torch.Tensor = field(repr=False)
+    # Latent row i uses condition row rows[i] (None: row i). CFG's unconditional rows are identical for every
+    # prompt with the same negative prompt; sharing one row computes their per-frame adaLN modulation, the
+    # largest condition-only cost of a step, once instead of once per prompt.
+    rows: torch.Tensor | None = None
 
     @property
     def batch(self) -> int:
-        return self.clip_f.shape[0]
+        """Latent rows these conditions serve."""
+        return self.clip_f.shape[0] if self.rows is None else len(self.rows)
+
+    def row_index(self) -> torch.Tensor:
+        return torch.arange(self.clip_f.shape[0], device=self.clip_f.device) if self.rows is None else self.rows
+
+    def select(self, rows: torch.Tensor) -> Conditions:
+        """Conditions for latent rows that use these condition rows, without copying them."""
+        return replace(self, rows=self.row_index()[rows])
 
     def cat(self, other: Conditions) -> Conditions:
         """Stack two condition batches (e.g. conditional and unconditional) along the batch axis."""
         batched = {f.name: torch.cat([getattr(self, f.name), getattr(other, f.name)])
-                   for f in fields(self) if not f.name.endswith("_rot")}
-        return Conditions(**batched, latent_rot=self.latent_rot, clip_rot=self.clip_rot)
+                   for f in fields(self) if f.name not in ("latent_rot", "clip_rot", "rows")}
+        rows = None
+        if self.rows is not None or other.rows is not None:
+            rows = torch.cat([self.row_index(), other.row_index() + self.clip_f.shape[0]])
+        return Conditions(**batched, latent_rot=self.latent_rot, clip_rot=self.clip_rot, rows=rows)
 
 
 class FlowGenerator(nn.Module):
@@ -386,15 +405,24 @@ class FlowGenerator(nn.Module):
     # -- velocity --------------------------------------------------------------------------------------
 
     def velocity(self, latent: torch.Tensor, t: torch.Tensor, cond: Conditions) -> torch.Tensor:
-        """Flow velocity for normalised latents (B, N, latent_dim) at times t (B,)."""
+        """Flow velocity for normalised latents (B, N, latent_dim) at times t (B,).
+
+        With shared condition rows (`cond.rows`) every row must be at the same t, as in sampling."""
         x = self.audio_input_proj(latent)
+        rows = cond.rows
+        if rows is not None:
+            if not bool((t == t[0]).all()):
+                raise ValueError("shared condition rows need one t for the whole batch")
+            t = t[:1].expand(cond.clip_f.shape[0])
         global_c = (self.t_embed(t) + self.global_cond_mlp(cond.clip_f_c + cond.text_f_c)).unsqueeze(1)
-        extended_c = global_c + cond.sync_f  # one modulation vector per latent frame
+        extended_c = global_c + cond.sync_f  # one modulation vector per latent frame and condition row
         clip, text = cond.clip_f, cond.text_f
+        if rows is not None:
+            global_c, clip, text = global_c[rows], clip[rows], text[rows]
         for block in self.joint_blocks:
-            x, clip, text = block(x, clip, text, global_c, extended_c, cond.latent_rot, cond.clip_rot)
+            x, clip, text = block(x, clip, text, global_c, extended_c, cond.latent_rot, cond.clip_rot, rows)
         for block in self.fused_blocks:
-            x = block(x, extended_c, cond.latent_rot)
+            x = block(x, extended_c, cond.latent_rot, rows)
         # The official network conditions the final layer on global_c (acknowledged upstream, kept for parity).
         return self.final_layer(x, global_c)
 

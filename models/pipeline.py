@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .flow_matching import euler_sample, guided_velocity
-from .generator import FlowGenerator
+from .generator import Conditions, FlowGenerator
 from .sequence import CLIP_FPS, SYNC_FPS, SequenceLengths, min_duration
 from .synchformer import segment_frames
 
@@ -164,7 +164,7 @@ class SelVAPipeline:
                               for frames, group in live])
             text = self._generator_text([p.text for p in prompts])
             cond = net.prepare(clip, sync, text, lengths.latent)
-            uncond = net.null_conditions(len(prompts), lengths, self._negative_text(prompts))
+            uncond = self._unconditional(prompts, lengths)
             velocity = guided_velocity(lambda x, t, c: net.velocity(x, t, c).float(), cond, uncond, cfg)
             latents = euler_sample(velocity, self._noise(prompts, lengths), steps)
         # One prompt at a time: the vocoder is memory-bound and batching it is super-linear on CPU
@@ -184,14 +184,21 @@ class SelVAPipeline:
         features, _ = self.generator_text_encoder(texts)
         return self.generator.fit_text(features.to(self.device))
 
-    def _negative_text(self, prompts: list[Prompt]) -> torch.Tensor | None:
-        """Per-prompt negative text features; rows with an empty negative keep the stored empty-string feature."""
-        rows = [i for i, p in enumerate(prompts) if p.negative]
+    def _unconditional(self, prompts: list[Prompt], lengths: SequenceLengths) -> Conditions:
+        """CFG's unconditional branch: null video and CLIP features and each prompt's negative text. Prompts
+        with the same negative prompt share one condition row (`Conditions.rows`)."""
+        negatives = list(dict.fromkeys(p.negative for p in prompts))
+        rows = torch.tensor([negatives.index(p.negative) for p in prompts], device=self.device)
+        return self.generator.null_conditions(len(negatives), lengths, self._negative_text(negatives)).select(rows)
+
+    def _negative_text(self, negatives: list[str]) -> torch.Tensor | None:
+        """Negative text features; an empty negative keeps the stored empty-string feature."""
+        rows = [i for i, text in enumerate(negatives) if text]
         if not rows:
             return None
-        negative = self.generator.null_text(len(prompts)).clone()
-        negative[rows] = self._generator_text([prompts[i].negative for i in rows]).to(negative.dtype)
-        return negative
+        features = self.generator.null_text(len(negatives)).clone()
+        features[rows] = self._generator_text([negatives[i] for i in rows]).to(features.dtype)
+        return features
 
     def _segments(self, frames: torch.Tensor, lengths: SequenceLengths) -> torch.Tensor:
         """(1, S, 16, 3, H, W) sync segments of the first int(fps*duration) frames."""

@@ -150,6 +150,26 @@ def test_batched_cfg_equals_separate_passes() -> None:
     torch.testing.assert_close(conditional_only, net.velocity(x, t.expand(2), cond).detach())
 
 
+def test_shared_condition_rows_equal_repeated_rows() -> None:
+    """CFG's unconditional rows shared by several prompts (`Conditions.rows`) give what repeating them gives."""
+    net = tiny_generator()
+    n = TINY.lengths(2.0)
+    g = torch.Generator().manual_seed(4)
+    cond = net.prepare(torch.randn(3, n.clip, 16, generator=g), torch.randn(3, n.sync, 32, generator=g),
+                       torch.randn(3, n.text, 24, generator=g), n.latent)
+    negatives = torch.randn(2, n.text, 24, generator=g)
+    rows = torch.tensor([1, 0, 1])
+    shared = net.null_conditions(2, n, negatives).select(rows)
+    repeated = net.null_conditions(3, n, negatives[rows])
+    x, t = torch.randn(3, n.latent, 8, generator=g), torch.tensor(0.6)
+    with torch.no_grad():
+        torch.testing.assert_close(guided_velocity(net.velocity, cond, shared, 4.5)(t, x),
+                                   guided_velocity(net.velocity, cond, repeated, 4.5)(t, x), atol=1e-5, rtol=1e-5)
+        assert shared.batch == 3 and cond.cat(shared).batch == 6
+        with pytest.raises(ValueError, match="one t"):
+            net.velocity(x, torch.tensor([0.1, 0.2, 0.3]), shared)
+
+
 def test_euler_is_exact_on_a_straight_path() -> None:
     x0, x1 = torch.randn(2, 5, 3), torch.randn(2, 5, 3)
     calls: list[float] = []
