@@ -53,10 +53,12 @@ class CrossAttention(nn.Module):
         self.k_norm = RMSNorm(dim // num_heads)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
-        """x (B, N, D), context (B, L, D), context_mask (B, L) bool → (B, N, D), heads merged."""
-        b, n, d = x.shape
-        h = self.num_heads
-        q = self.q_norm(self.q_proj(x).view(b, n, h, d // h).transpose(1, 2))
+        """x (B or 1, N, D), context (B, L, D), context_mask (B, L) bool → (B, N, D), heads merged.
+
+        One x row serves all B contexts (K prompts on one clip): its queries are projected once."""
+        n, d = x.shape[1:]
+        b, h = context.shape[0], self.num_heads
+        q = self.q_norm(self.q_proj(x).view(x.shape[0], n, h, d // h).transpose(1, 2)).expand(b, -1, -1, -1)
         k, v = self.kv_proj(context).view(b, -1, h, d // h, 2).transpose(1, 2).unbind(-1)
         mask = context_mask[:, None, None, :]
         out = F.scaled_dot_product_attention(q, self.k_norm(k), v, attn_mask=mask)
@@ -155,7 +157,8 @@ class TextSynch(nn.Module):
         return self.vfeat_extractor.encode_segments(segments, self.chunk_segments)
 
     def cross_attend(self, tokens: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
-        """Video tokens (K, N, D) through the cross-attention blocks with projected text (K, L, D)."""
+        """Video tokens (K, or 1 shared by the K prompts, N, D) through the cross-attention blocks with projected
+        text (K, L, D)."""
         for block in self.synch_text_cross_blocks:
             tokens = block(tokens, text, text_mask)
         return tokens
@@ -174,7 +177,7 @@ class TextSynch(nn.Module):
         for start in range(0, s, self.chunk_segments):
             chunk = trunk[:, start:start + self.chunk_segments]
             c = chunk.shape[1]
-            tokens = self.cross_attend(chunk.flatten(1, 3).expand(k, -1, -1), text, text_mask)
+            tokens = self.cross_attend(chunk.flatten(1, 3), text, text_mask)  # a shared trunk broadcasts
             pooled.append(self.vfeat_extractor.pool(tokens.reshape(k * c, t, p, d)).reshape(k, c * t, d))
         return torch.cat(pooled, dim=1)
 
