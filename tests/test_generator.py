@@ -10,7 +10,7 @@ from torch import nn
 
 from manifests import assert_state_dict_matches
 from otio_foley.models.flow_matching import euler_sample, flow_loss, guided_velocity, interpolate, logit_normal_t
-from otio_foley.models.generator import CONFIGS, FlowGenerator, GeneratorConfig, build_generator
+from otio_foley.models.generator import CONFIGS, Conditions, FlowGenerator, GeneratorConfig, build_generator
 from otio_foley.models.pipeline import Prompt, SelVAPipeline
 from otio_foley.models.sequence import sequence_lengths
 from otio_foley.models.synchformer import Synchformer, SynchformerConfig
@@ -134,12 +134,17 @@ def test_stage2_parameters_are_the_video_path() -> None:
 
 # ----------------------------------------------------------------------------------------------- flow matching
 
+def random_conditions(net: FlowGenerator, batch: int, g: torch.Generator) -> Conditions:
+    n = TINY.lengths(2.0)
+    return net.prepare(torch.randn(batch, n.clip, 16, generator=g), torch.randn(batch, n.sync, 32, generator=g),
+                       torch.randn(batch, n.text, 24, generator=g), n.latent)
+
+
 def test_batched_cfg_equals_separate_passes() -> None:
     net = tiny_generator()
     n = TINY.lengths(2.0)
     g = torch.Generator().manual_seed(3)
-    cond = net.prepare(torch.randn(2, n.clip, 16, generator=g), torch.randn(2, n.sync, 32, generator=g),
-                       torch.randn(2, n.text, 24, generator=g), n.latent)
+    cond = random_conditions(net, 2, g)
     uncond = net.null_conditions(2, n, torch.randn(2, n.text, 24, generator=g))
     x, t = torch.randn(2, n.latent, 8, generator=g), torch.tensor(0.3)
     with torch.no_grad():
@@ -155,8 +160,7 @@ def test_shared_condition_rows_equal_repeated_rows() -> None:
     net = tiny_generator()
     n = TINY.lengths(2.0)
     g = torch.Generator().manual_seed(4)
-    cond = net.prepare(torch.randn(3, n.clip, 16, generator=g), torch.randn(3, n.sync, 32, generator=g),
-                       torch.randn(3, n.text, 24, generator=g), n.latent)
+    cond = random_conditions(net, 3, g)
     negatives = torch.randn(2, n.text, 24, generator=g)
     rows = torch.tensor([1, 0, 1])
     shared = net.null_conditions(2, n, negatives).select(rows)
