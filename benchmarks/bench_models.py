@@ -145,10 +145,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     retained = not args.system_malloc and retain_cpu_heap()
-    results: dict = {"retained_heap": retained, "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    results: dict = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                                  "torch": torch.__version__, "threads": torch.get_num_threads(),
                                  "load_at_start": os.getloadavg()},
-                     "duration_s": DURATION, "precision": "fp32", "device": "cpu"}
+                     "duration_s": DURATION, "precision": "fp32", "device": "cpu", "retained_heap": retained}
 
     def save() -> None:  # after every phase, so a long run interrupted still leaves its figures
         results["rss_mib_peak_current"] = rss_mib()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import platform
 import re
 import subprocess
 import sys
@@ -342,7 +343,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="glibc malloc tuning")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="tunes glibc's malloc")
 def test_retained_heap_reuses_large_blocks_without_page_faults() -> None:
     """glibc's defaults map each 64 MiB layer output afresh (16,384 page faults each); retained, it is reused."""
     def faults(mode: str) -> int:
