@@ -115,6 +115,7 @@ def test_unknown_sync_placement_is_refused() -> None:
     with pytest.raises(ValueError, match="sync_placement"):
         replace(TINY, sync_placement="nearest")
 
+
 def test_training_init_predicts_zero_velocity() -> None:
     net = FlowGenerator(TINY)
     n = TINY.lengths(1.0)
