@@ -58,7 +58,7 @@ def loudness_and_onsets(latents: torch.Tensor) -> torch.Tensor:
 
 
 class Features:
-    """Sync features (B, tokens, sync_dim) of one kind for clips given as frames, latents and captions."""
+    """Sync features (B, tokens, sync_dim) of one kind for the clips of a bank, computed in chunks of clips."""
 
     def __init__(self, kind: str, networks: TinyNetworks, weights: Path, video_text: TextEncoder) -> None:
         self.kind, self.generator, self.video_text = kind, networks.generator, video_text
