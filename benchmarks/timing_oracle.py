@@ -125,12 +125,13 @@ def sample(networks: TinyNetworks, features: torch.Tensor, captions: list[str], 
 
 
 def score(outputs: torch.Tensor, stems: list[torch.Tensor]) -> dict:
-    f1 = [onset_f1(onsets(o[:s.numel()]), onsets(s)) for o, s in zip(outputs, stems)]
-    env = [envelope_correlation(o[:s.numel()], s) for o, s in zip(outputs, stems)]
+    trimmed = [o[:s.numel()] for o, s in zip(outputs, stems)]
+    found = [onsets(o) for o in trimmed]
+    f1 = [onset_f1(o, onsets(s)) for o, s in zip(found, stems)]
+    env = [envelope_correlation(o, s) for o, s in zip(trimmed, stems)]
     per_class = {name: round(float(np.mean(f1[c::len(CLASSES)])), 3) for c, name in enumerate(CLASSES)}
     return {"onset_f1": round(float(np.mean(f1)), 3), "envelope_corr": round(float(np.mean(env)), 3),
-            "onsets_per_clip": round(float(np.mean([len(onsets(o[:s.numel()])) for o, s in zip(outputs, stems)])), 1),
-            "onset_f1_per_class": per_class}
+            "onsets_per_clip": round(float(np.mean([len(o) for o in found])), 1), "onset_f1_per_class": per_class}
 
 
 def main() -> None:
