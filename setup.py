@@ -31,8 +31,10 @@ setup(
         "otio_foley.evaluation": ["*.safetensors"],
     },
     install_requires=[
-        "torch==2.11.*",
-        "torchaudio==2.11.*",
+        # torch 2.11.0 is the only 2.11 wheel; torchaudio 2.11.1 (built for a torch 2.11.1 that PyPI does not
+        # have) fails to load beside it (undefined symbol torch_exception_get_what_without_backtrace).
+        "torch==2.11.0",
+        "torchaudio==2.11.0",
         "opentimelineio>=0.18,<0.19",
         "otio-fcp-adapter>=1.0",
         "otio-cmx3600-adapter>=1.0",
