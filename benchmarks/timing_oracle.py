@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from otio_foley.evaluation.metrics import envelope_correlation, onset_f1, onsets
 from otio_foley.models.flow_matching import euler_sample, guided_velocity
 from otio_foley.models.mel_codec import MelCodec
-from otio_foley.models.sequence import timed_sync_weights
+from otio_foley.models.sequence import token_means
 from otio_foley.models.synchformer import segment_frames
 from otio_foley.models.tiny import WEIGHTS, TinyConfig, TinyNetworks, load_networks, set_null_text, text_encoders
 from otio_foley.synth.scenes import CLASSES, EVAL_SEED_BASE, make_scene
@@ -41,13 +41,6 @@ from otio_foley.training.tiny_recipe import build_bank, set_latent_stats
 
 KINDS = ("encoder", "oracle-mel", "oracle-events")
 HELD_OUT_OFFSET = 777_000  # held-out seeds away from the selectivity benchmark's pairs
-
-
-def token_means(per_frame: torch.Tensor, segments: int, latent_rate: float) -> torch.Tensor:
-    """(B, latent_len, C) → (B, segments*8, C): each sync token gets the mean of the latent frames that the
-    generator's timed placement gives it, so placing the result back is a per-token smoothing."""
-    weights = timed_sync_weights(segments, per_frame.shape[1], latent_rate)
-    return (weights / weights.sum(0).clamp_min(1e-9)).T @ per_frame
 
 
 def loudness_and_onsets(latents: torch.Tensor) -> torch.Tensor:

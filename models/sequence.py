@@ -73,3 +73,18 @@ def timed_sync_weights(segments: int, latent_len: int, latent_rate: float) -> to
                   for s in range(first, min(segments - 1, frame // SYNC_STRIDE) + 1)]
         weights[f, tokens] = 1.0 / len(tokens)
     return weights
+
+
+def token_means(per_frame: torch.Tensor, segments: int, latent_rate: float) -> torch.Tensor:
+    """(B, latent_len, C) → (B, segments*8, C): each sync token gets the mean of the latent frames that the timed
+    placement gives it (what the audio does while the token's frames are shown)."""
+    weights = timed_sync_weights(segments, per_frame.shape[1], latent_rate).to(per_frame)
+    return (weights / weights.sum(0).clamp_min(1e-9)).T @ per_frame
+
+
+def token_instants(segments: int) -> torch.Tensor:
+    """(segments*8,) index of the frame pair each sync token encodes: tokens of overlapping segments that see
+    the same frames share an index (token j of segment s encodes frames 8s + 2j and 8s + 2j + 1)."""
+    tubelet = SYNC_SEGMENT // SYNC_TOKENS_PER_SEGMENT
+    starts = SYNC_STRIDE * torch.arange(segments).repeat_interleave(SYNC_TOKENS_PER_SEGMENT)
+    return (starts + tubelet * torch.arange(SYNC_TOKENS_PER_SEGMENT).repeat(segments)) // tubelet

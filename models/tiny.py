@@ -44,6 +44,7 @@ class TinyConfig:
     video_dim: int = 64
     video_depth: int = 2
     video_heads: int = 4
+    video_patch: int = 16  # pixels per patch side (tubelets of 2 frames)
     num_sup_tokens: int = 5  # 0 = the "no [SUP]" ablation
     hidden_dim: int = 64
     depth: int = 3
@@ -56,7 +57,7 @@ class TinyConfig:
 
     def video(self) -> SynchformerConfig:
         return SynchformerConfig(embed_dim=self.video_dim, depth=self.video_depth, num_heads=self.video_heads,
-                                 mlp_ratio=4, image_size=self.frame_size, patch_size=16, tubelet=2)
+                                 mlp_ratio=4, image_size=self.frame_size, patch_size=self.video_patch, tubelet=2)
 
     def generator(self) -> GeneratorConfig:
         # The generator derives its latent length as ceil(sr * seconds / hop_length / 2): hop_length is half

@@ -14,13 +14,14 @@ import torch
 
 from otio_foley.models.mel_codec import MelCodec, MelCodecConfig
 from otio_foley.models.pipeline import Prompt
+from otio_foley.models.sequence import token_instants, token_means
 from otio_foley.models.synchformer import segment_frames
 from otio_foley.models.tiny import WEIGHTS, TinyConfig, TinyNetworks, load_tiny
 from otio_foley.synth.scenes import make_scene
 from otio_foley.training.data import ClipBank
 from otio_foley.training import tiny_recipe
 from otio_foley.training.loop import LoopConfig, step_generator, train
-from otio_foley.training.stages import StageConfig, holistic_loss, selective_flow_loss
+from otio_foley.training.stages import StageConfig, holistic_loss, instant_nce, selective_flow_loss
 from otio_foley.training.tiny_recipe import build_bank, train_encoder, train_generator, train_holistic
 
 MINI = TinyConfig(frame_size=32, window_seconds=0.96, video_dim=32, video_depth=1, video_heads=2, hidden_dim=64,
@@ -84,7 +85,7 @@ def stages(bank: ClipBank, tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:  # record around every stage the recipe runs
         patch.setattr(tiny_recipe, "_stage", recording)
-        holistic = train_holistic(bank, TEXTS, loop, 4, out, log, bank, MINI, pretext=loop)
+        holistic = train_holistic(bank, TEXTS, loop, 4, out, log, bank, MINI, pretext=loop, contrast_weight=0.3)
         after = holistic_loss(holistic.video, holistic.generator, bank, TEXTS[1], StageConfig(batch_size=4))
         facts["stage0_loss"] = (_mean_loss(probe_loss), _mean_loss(after))
         # stage 1's signal is small (the teacher's features differ little between clips): a gentler lr
@@ -105,8 +106,8 @@ def test_each_stage_lowers_its_loss(stages) -> None:
 
 def test_only_the_intended_parameters_change(stages) -> None:
     facts, _, _ = stages
-    _, _, changed, expected = facts["stage0_encoder"]  # the plain encoder and its mel read-out
-    assert changed == expected and {n.split(".")[0] for n in changed} == {"video", "head"}
+    _, _, changed, expected = facts["stage0_encoder"]  # the plain encoder, its mel read-out and contrast head
+    assert changed == expected and {n.split(".")[0] for n in changed} == {"video", "head", "contrast"}
     # The generator alone, never its stored constants. The CLIP-image stream only ever carries the null
     # feature (zeros at init), so its input projection's weights get no gradient and may not move.
     _, _, changed, expected = facts["stage0"]
@@ -135,6 +136,19 @@ def test_stage0_without_pretext_trains_end_to_end(bank: ClipBank, tmp_path: Path
     changed = _changed(before, trained)
     assert {n.split(".")[0] for n in changed} == {"video", "generator"}
     assert not any(k in n for n in changed for k in ("latent_mean", "latent_std"))
+
+
+def test_scene_pool_renders_fresh_training_scenes_per_batch() -> None:
+    recipe = tiny_recipe.Recipe(seed=2, scene_pool=50)
+    source = tiny_recipe.scene_source(recipe, MINI, MelCodec(MINI.codec))
+    scenes = source.dataset
+    assert len(scenes) == 50 and scenes[0]["seed"] == 100 and scenes[49]["seed"] == 149  # training seeds only
+    batch, again = (source.sample(torch.Generator().manual_seed(5), 4) for _ in range(2))
+    other = source.sample(torch.Generator().manual_seed(6), 4)
+    assert torch.equal(batch.frames, again.frames) and batch.captions == again.captions  # resumable: a pure draw
+    assert not torch.equal(batch.frames, other.frames)
+    assert batch.frames.shape[1:] == (24, 3, 32, 32) and batch.latents.shape[-1] == MINI.codec.n_mels
+    assert any(torch.equal(batch.frames[0], scenes[i]["frames"]) for i in range(50))  # a clip as rendered
 
 
 def test_stage1_student_starts_as_the_teacher(stages, bank: ClipBank) -> None:
@@ -240,3 +254,25 @@ def test_cli_trains_every_stage_on_a_real_data_manifest(tmp_path: Path) -> None:
         for stage in stages:  # each stage ran its steps on batches from the manifest (a loss was recorded)
             assert log[stage]["steps"] == 2 and np.isfinite(log[stage]["first_loss"]), (run, stage)
     assert load_networks(tmp_path / "c/selective.safetensors").selective
+
+
+def test_instant_nce_rewards_a_tokens_own_instant() -> None:
+    instants = token_instants(3)  # 24 tokens, 16 frame pairs: the middle segment overlaps both others
+    assert instants.tolist()[:12] == [0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7]
+    same = instants[:, None] == instants[None, :]
+    uniform = torch.zeros(2, 24, 24)
+    chance = torch.log(24 / same.sum(1).float()).mean()  # one or two right answers among 24
+    assert torch.isclose(instant_nce(uniform, instants), chance)
+    assert instant_nce(20.0 * same.float().expand(2, -1, -1), instants) < 1e-6
+    shifted = 20.0 * same.roll(1, dims=1).float().expand(2, -1, -1)  # every token sure of the next instant
+    assert instant_nce(shifted, instants) > 10
+
+
+def test_token_means_average_the_frames_each_token_encodes() -> None:
+    per_frame = torch.arange(125.0).view(1, 125, 1)  # 2 s of latent frames at 62.5/s: 5 segments
+    means = token_means(per_frame, 5, 62.5)[0, :, 0]
+    instants = token_instants(5)
+    assert means.shape == (40,) and means[0] == 2.0  # video frames 0-1 = latent frames 0-4
+    for i in instants.unique():  # tokens that see the same frames get the same audio
+        assert torch.allclose(means[instants == i], means[instants == i][0])
+    assert torch.all(means[instants.argsort()].diff() > -1e-4) and means[-1] > means[-9]  # later frames, later audio

@@ -3,9 +3,9 @@
 - Stage 0 ("from scratch", only where no pretrained Synchformer/MMAudio exists, as for the tiny model):
   the holistic (MMAudio-style) baseline and the teacher of stage 1, on single-source clips. As in the
   released models, the video encoder is trained first and then frozen for the generator: a pretext task
-  (`pretext_loss`, a linear read-out of the clip's mel frames from the time-aligned video features, our
-  stand-in for Synchformer's audio-visual pretraining), then the generator with conditional flow matching
-  (`holistic_loss`). With no pretext step the two train end to end.
+  (`pretext_loss`, a linear read-out of the clip's mel frames from the time-aligned video features, optionally
+  with a within-clip audio-visual contrast, our stand-in for Synchformer's audio-visual pretraining), then the
+  generator with conditional flow matching (`holistic_loss`). With no pretext step the two train end to end.
 - Stage 1: the frozen plain encoder sees the target clip alone (teacher); TextSynch, initialised from
   it, sees the target side by side with a distractor plus the target's caption (student). L2
   distillation; only the cross-attention block, [SUP] tokens, text projection and spatial pooling train.
@@ -18,6 +18,7 @@ run is bit-identical (see loop.py).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -28,6 +29,7 @@ from torch import nn
 
 from otio_foley.models.flow_matching import flow_loss, interpolate, logit_normal_t
 from otio_foley.models.generator import FlowGenerator
+from otio_foley.models.sequence import SYNC_TOKENS_PER_SEGMENT, token_instants, token_means
 from otio_foley.models.synchformer import segment_frames
 from otio_foley.synth.mixing import MixConfig, mix_batch
 from otio_foley.training.data import BatchSource
@@ -122,17 +124,52 @@ def holistic_loss(video: nn.Module, generator: FlowGenerator, source: BatchSourc
     return loss
 
 
+class TemporalContrast(nn.Module):
+    """Stage 0 pretext head (not shipped): within each clip, every video token must pick the audio of its own
+    instant among the clip's other instants (InfoNCE over the clip's sync tokens). The mel read-out is mostly won
+    by saying *what* sounds, which a class guess does; this term is won only by saying *when*. Audio tokens are
+    the clip's normalised mel frames averaged per token (`token_means`)."""
+
+    def __init__(self, video_dim: int, n_mels: int, weight: float, dim: int = 64) -> None:
+        super().__init__()
+        self.weight = weight  # of this term against the mel read-out's L2
+        self.video = nn.Linear(video_dim, dim)
+        self.audio = nn.Sequential(nn.Linear(n_mels, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))  # cosine similarity × 10 at init
+
+    def forward(self, sync_f: torch.Tensor, audio_tokens: torch.Tensor) -> torch.Tensor:
+        """(B, N, video_dim) video tokens, (B, N, n_mels) their audio → the mean InfoNCE loss."""
+        v = F.normalize(self.video(sync_f), dim=-1)
+        a = F.normalize(self.audio(audio_tokens), dim=-1)
+        instants = token_instants(sync_f.shape[1] // SYNC_TOKENS_PER_SEGMENT)
+        return instant_nce(self.log_scale.exp() * v @ a.transpose(1, 2), instants)
+
+
+def instant_nce(logits: torch.Tensor, instants: torch.Tensor) -> torch.Tensor:
+    """(B, N, N) video-token × audio-token scores → mean −log P(an audio token of the same instant). Overlapping
+    segments encode most frames twice, so each token has one or two right answers."""
+    same = (instants[:, None] == instants[None, :]).to(logits.device)
+    log_p = logits.log_softmax(-1)
+    return -log_p.masked_fill(~same, float("-inf")).logsumexp(-1).mean()
+
+
 def pretext_loss(video: nn.Module, head: nn.Module, generator: FlowGenerator, source: BatchSource,
-                 cfg: StageConfig) -> LossFn:
+                 cfg: StageConfig, contrast: TemporalContrast | None = None) -> LossFn:
     """Stage 0, encoder step: predict the clip's normalised mel frames from its video features, placed on the
-    latent frames by the generator's own `place_sync`. Forces the features to say what sounds when."""
+    latent frames by the generator's own `place_sync`. Forces the features to say what sounds when; with a
+    `contrast` head, also the within-clip timing term."""
     device = _device(video)
 
     def loss(step: int, g: torch.Generator) -> torch.Tensor:
         batch = source.sample(g, cfg.batch_size)
         target = generator.normalize(batch.latents.to(device))
-        sync_f = video(segment_frames(batch.frames.to(device)))
-        return F.mse_loss(head(generator.place_sync(sync_f, target.shape[1])), target)
+        segments = segment_frames(batch.frames.to(device))
+        sync_f = video(segments)
+        mel = F.mse_loss(head(generator.place_sync(sync_f, target.shape[1])), target)
+        if contrast is None:
+            return mel
+        audio = token_means(target, segments.shape[1], generator.config.latent_rate)
+        return mel + contrast.weight * contrast(sync_f, audio)
 
     return loss
 

@@ -29,20 +29,27 @@ from torch import nn
 from otio_foley.models.mel_codec import MelCodec
 from otio_foley.models.tiny import TinyConfig, TinyNetworks, save_networks, set_null_text, text_encoders
 from otio_foley.synth.scenes import make_scene
-from otio_foley.training.data import BatchSource, ClipBank
+from otio_foley.training.data import BatchSource, ClipBank, DatasetSource
+from otio_foley.training.datasets import SyntheticScenes
 from otio_foley.training.loop import LoopConfig, train
 from otio_foley.training.stages import (StageConfig, TextEncoder, distillation_loss, generator_trainables,
-                                        holistic_loss, pretext_loss, selective_flow_loss, train_only)
+                                        TemporalContrast, holistic_loss, pretext_loss, selective_flow_loss,
+                                        train_only)
 
 Texts = tuple[TextEncoder, TextEncoder]  # (video-side with mask, generator-side fixed length)
 
 
 @dataclass
 class Recipe:
-    clips: int = 1600
+    clips: int = 1600  # the in-memory bank: latent statistics, and every stage's batches when scene_pool = 0
+    # > 0: every stage draws each batch from this many training seeds, rendered on the fly (as fast as reading
+    # the bank, and no clip is seen twice in practice, so the encoder cannot learn clips by heart)
+    scene_pool: int = 0
     seed: int = 0
     batch_size: int = 8
     pretext_steps: int = 3000  # stage 0, encoder step (0 = stage 0 end to end); its loss still falls at 1200
+    pretext_contrast: float = 0.0  # > 0: the pretext adds the within-clip temporal contrast at this weight
+    video_patch: int = 16  # the video encoder's patch side in pixels (8: 4x the tokens, 2.5x the time per step)
     steps0: int = 4500
     steps1: int = 1200
     steps2: int = 2000
@@ -68,6 +75,13 @@ def build_bank(count: int, seed: int, cfg: TinyConfig, codec: MelCodec) -> ClipB
     with torch.no_grad():
         latents = torch.cat([codec.encode(torch.stack(audio[i:i + 64])) for i in range(0, count, 64)])
     return ClipBank(torch.stack(frames), latents, captions)
+
+
+def scene_source(recipe: Recipe, cfg: TinyConfig, codec: MelCodec) -> DatasetSource:
+    """Fresh single-source scenes: training seeds seed*scene_pool … (seed+1)*scene_pool - 1, drawn per batch."""
+    scenes = SyntheticScenes(recipe.scene_pool, size=cfg.frame_size, duration=cfg.window_seconds,
+                             first_seed=recipe.seed * recipe.scene_pool)
+    return DatasetSource(scenes, codec.encode)
 
 
 def set_latent_stats(networks: TinyNetworks, bank: ClipBank) -> None:
@@ -98,19 +112,23 @@ def _stage(name: str, networks: TinyNetworks, loss, loop: LoopConfig, out: Path,
 
 
 class Pretext(nn.Module):
-    """Stage 0's encoder step trains these: the plain video encoder and a linear mel read-out (not shipped)."""
+    """Stage 0's encoder step trains these: the plain video encoder, a linear mel read-out and, with a
+    `contrast_weight`, the temporal contrast head (the heads are not shipped)."""
 
-    def __init__(self, video: nn.Module, cfg: TinyConfig) -> None:
+    def __init__(self, video: nn.Module, cfg: TinyConfig, contrast_weight: float = 0.0) -> None:
         super().__init__()
         self.video = video
         self.head = nn.Linear(cfg.video_dim, cfg.codec.n_mels)
+        self.contrast = (TemporalContrast(cfg.video_dim, cfg.codec.n_mels, contrast_weight) if contrast_weight
+                         else None)
 
 
 def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_size: int, out: Path,
                    log: dict, stats: ClipBank | None = None, cfg: TinyConfig = TinyConfig(),
-                   pretext: LoopConfig | None = None) -> TinyNetworks:
+                   pretext: LoopConfig | None = None, contrast_weight: float = 0.0) -> TinyNetworks:
     """Stage 0, from scratch (latent statistics from `stats`): with a `pretext` loop, the plain video encoder
-    learns the mel read-out first and is then frozen while the generator learns ("stage0_encoder", "stage0");
+    learns the mel read-out (plus the temporal contrast at `contrast_weight`) first and is then frozen while the
+    generator learns ("stage0_encoder", "stage0");
     without one, encoder and generator train end to end. The latent statistics never train."""
     holistic = TinyNetworks(cfg, selective=False)
     set_null_text(holistic, texts[1])
@@ -120,10 +138,11 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
     trainable = list(generator_trainables(holistic.generator))
     video = [(n, p) for n, p in holistic.video.named_parameters() if p.requires_grad]  # not the unused 2-D embed
     if pretext is not None and pretext.steps:
-        wrapper = Pretext(holistic.video, cfg)
-        train_only(wrapper, [*video, *wrapper.head.named_parameters()])
+        wrapper = Pretext(holistic.video, cfg, contrast_weight)
+        heads = [(n, p) for n, p in wrapper.named_parameters() if not n.startswith("video.")]
+        train_only(wrapper, [*video, *heads])
         _stage("stage0_encoder", wrapper, pretext_loss(wrapper.video, wrapper.head, holistic.generator, source,
-                                                       stage), pretext, out, log)
+                                                       stage, wrapper.contrast), pretext, out, log)
     else:
         trainable += video
     train_only(holistic, trainable)
@@ -168,25 +187,27 @@ def run(recipe: Recipe, out: Path) -> dict:
     started = time.time()
     log: dict = {"recipe": asdict(recipe), "stage": asdict(StageConfig(batch_size=recipe.batch_size)),
                  "machine": machine()}
-    cfg = TinyConfig()
+    cfg = TinyConfig(video_patch=recipe.video_patch)
     texts = text_encoders()
     t0 = time.time()
-    bank = build_bank(recipe.clips, recipe.seed, cfg, MelCodec(cfg.codec))
+    codec = MelCodec(cfg.codec)
+    bank = build_bank(recipe.clips, recipe.seed, cfg, codec)
     log["bank"] = {"clips": len(bank), "seconds": round(time.time() - t0, 1)}
+    source = scene_source(recipe, cfg, codec) if recipe.scene_pool else bank
     b = recipe.batch_size
 
-    holistic = train_holistic(bank, texts, loop_config(recipe, recipe.steps0, recipe.lr0), b, out, log, bank, cfg,
-                              loop_config(recipe, recipe.pretext_steps, recipe.lr_pretext))
+    holistic = train_holistic(source, texts, loop_config(recipe, recipe.steps0, recipe.lr0), b, out, log, bank, cfg,
+                              loop_config(recipe, recipe.pretext_steps, recipe.lr_pretext), recipe.pretext_contrast)
     save_networks(holistic, out / "holistic.safetensors", {"stages": "0"})
-    selective = train_encoder(holistic, cfg.num_sup_tokens, bank, texts,
+    selective = train_encoder(holistic, cfg.num_sup_tokens, source, texts,
                               loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log)
-    train_generator(selective, bank, texts, loop_config(recipe, recipe.steps2, recipe.lr2), b, out, log)
+    train_generator(selective, source, texts, loop_config(recipe, recipe.steps2, recipe.lr2), b, out, log)
     log["total_seconds"] = round(time.time() - started, 1)
     save_networks(selective, out / "selective.safetensors", {"stages": "0,1,2"})
     if recipe.ablation_steps1 and recipe.ablation_steps2:
-        no_sup = train_encoder(holistic, 0, bank, texts, loop_config(recipe, recipe.ablation_steps1, recipe.lr1),
+        no_sup = train_encoder(holistic, 0, source, texts, loop_config(recipe, recipe.ablation_steps1, recipe.lr1),
                                b, out, log, name="no_sup_stage1")
-        train_generator(no_sup, bank, texts, loop_config(recipe, recipe.ablation_steps2, recipe.lr2), b, out, log,
+        train_generator(no_sup, source, texts, loop_config(recipe, recipe.ablation_steps2, recipe.lr2), b, out, log,
                         name="no_sup_stage2")
         save_networks(no_sup, out / "no_sup.safetensors", {"stages": "0,1,2", "num_sup_tokens": "0"})
     (out / "train_log.json").write_text(json.dumps(log, indent=2))
