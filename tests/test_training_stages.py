@@ -138,9 +138,8 @@ def test_stage0_without_pretext_trains_end_to_end(bank: ClipBank, tmp_path: Path
     assert not any(k in n for n in changed for k in ("latent_mean", "latent_std"))
 
 
-def test_scene_pool_renders_fresh_training_scenes_per_batch() -> None:
-    recipe = tiny_recipe.Recipe(seed=2, scene_pool=50)
-    source = tiny_recipe.scene_source(recipe, MINI, MelCodec(MINI.codec))
+def test_pretext_pool_renders_fresh_training_scenes_per_batch() -> None:
+    source = tiny_recipe.scene_source(50, 2, MINI, MelCodec(MINI.codec))
     scenes = source.dataset
     assert len(scenes) == 50 and scenes[0]["seed"] == 100 and scenes[49]["seed"] == 149  # training seeds only
     batch, again = (source.sample(torch.Generator().manual_seed(5), 4) for _ in range(2))
@@ -149,6 +148,21 @@ def test_scene_pool_renders_fresh_training_scenes_per_batch() -> None:
     assert not torch.equal(batch.frames, other.frames)
     assert batch.frames.shape[1:] == (24, 3, 32, 32) and batch.latents.shape[-1] == MINI.codec.n_mels
     assert any(torch.equal(batch.frames[0], scenes[i]["frames"]) for i in range(50))  # a clip as rendered
+
+
+def test_pretext_samples_its_own_source(bank: ClipBank, tmp_path: Path) -> None:
+    class Counting:  # a source that counts the batches drawn from it
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def sample(self, generator: torch.Generator, batch_size: int):
+            self.calls += 1
+            return bank.sample(generator, batch_size)
+
+    pretext, stage0 = Counting(), Counting()
+    train_holistic(stage0, TEXTS, LoopConfig(steps=2, lr=1e-3, warmup=1), 4, tmp_path, {}, bank, MINI,
+                   pretext=LoopConfig(steps=3, lr=1e-3, warmup=1), pretext_source=pretext)
+    assert (pretext.calls, stage0.calls) == (3, 2)
 
 
 def test_stage1_student_starts_as_the_teacher(stages, bank: ClipBank) -> None:

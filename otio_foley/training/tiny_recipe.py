@@ -41,13 +41,13 @@ Texts = tuple[TextEncoder, TextEncoder]  # (video-side with mask, generator-side
 
 @dataclass
 class Recipe:
-    clips: int = 1600  # the in-memory bank: latent statistics, and every stage's batches when scene_pool = 0
-    # > 0: every stage draws each batch from this many training seeds, rendered on the fly (as fast as reading
-    # the bank, and no clip is seen twice in practice, so the encoder cannot learn clips by heart)
-    scene_pool: int = 0
+    clips: int = 1600  # the in-memory bank every stage samples (the pretext too, unless pretext_pool > 0)
     seed: int = 0
     batch_size: int = 8
     pretext_steps: int = 3000  # stage 0, encoder step (0 = stage 0 end to end); its loss still falls at 1200
+    # > 0: the pretext draws each batch from this many training seeds, rendered on the fly (as fast as reading
+    # the bank, and no clip is seen twice in practice, so the encoder cannot learn clips by heart)
+    pretext_pool: int = 0
     pretext_contrast: float = 0.0  # > 0: the pretext adds the within-clip temporal contrast at this weight
     video_patch: int = 16  # the video encoder's patch side in pixels (8: 4x the tokens, 2.5x the time per step)
     steps0: int = 4500
@@ -77,10 +77,9 @@ def build_bank(count: int, seed: int, cfg: TinyConfig, codec: MelCodec) -> ClipB
     return ClipBank(torch.stack(frames), latents, captions)
 
 
-def scene_source(recipe: Recipe, cfg: TinyConfig, codec: MelCodec) -> DatasetSource:
-    """Fresh single-source scenes: training seeds seed*scene_pool … (seed+1)*scene_pool - 1, drawn per batch."""
-    scenes = SyntheticScenes(recipe.scene_pool, size=cfg.frame_size, duration=cfg.window_seconds,
-                             first_seed=recipe.seed * recipe.scene_pool)
+def scene_source(pool: int, seed: int, cfg: TinyConfig, codec: MelCodec) -> DatasetSource:
+    """Fresh single-source scenes: training seeds seed*pool … (seed+1)*pool - 1, drawn per batch."""
+    scenes = SyntheticScenes(pool, size=cfg.frame_size, duration=cfg.window_seconds, first_seed=seed * pool)
     return DatasetSource(scenes, codec.encode)
 
 
@@ -125,10 +124,11 @@ class Pretext(nn.Module):
 
 def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_size: int, out: Path,
                    log: dict, stats: ClipBank | None = None, cfg: TinyConfig = TinyConfig(),
-                   pretext: LoopConfig | None = None, contrast_weight: float = 0.0) -> TinyNetworks:
+                   pretext: LoopConfig | None = None, contrast_weight: float = 0.0,
+                   pretext_source: BatchSource | None = None) -> TinyNetworks:
     """Stage 0, from scratch (latent statistics from `stats`): with a `pretext` loop, the plain video encoder
     learns the mel read-out (plus the temporal contrast at `contrast_weight`) first and is then frozen while the
-    generator learns ("stage0_encoder", "stage0");
+    generator learns ("stage0_encoder", "stage0"; the pretext samples `pretext_source`, by default `source`);
     without one, encoder and generator train end to end. The latent statistics never train."""
     holistic = TinyNetworks(cfg, selective=False)
     set_null_text(holistic, texts[1])
@@ -141,8 +141,9 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
         wrapper = Pretext(holistic.video, cfg, contrast_weight)
         heads = [(n, p) for n, p in wrapper.named_parameters() if not n.startswith("video.")]
         train_only(wrapper, [*video, *heads])
-        _stage("stage0_encoder", wrapper, pretext_loss(wrapper.video, wrapper.head, holistic.generator, source,
-                                                       stage, wrapper.contrast), pretext, out, log)
+        _stage("stage0_encoder", wrapper, pretext_loss(wrapper.video, wrapper.head, holistic.generator,
+                                                       pretext_source or source, stage, wrapper.contrast),
+               pretext, out, log)
     else:
         trainable += video
     train_only(holistic, trainable)
@@ -193,21 +194,22 @@ def run(recipe: Recipe, out: Path) -> dict:
     codec = MelCodec(cfg.codec)
     bank = build_bank(recipe.clips, recipe.seed, cfg, codec)
     log["bank"] = {"clips": len(bank), "seconds": round(time.time() - t0, 1)}
-    source = scene_source(recipe, cfg, codec) if recipe.scene_pool else bank
+    fresh = scene_source(recipe.pretext_pool, recipe.seed, cfg, codec) if recipe.pretext_pool else None
     b = recipe.batch_size
 
-    holistic = train_holistic(source, texts, loop_config(recipe, recipe.steps0, recipe.lr0), b, out, log, bank, cfg,
-                              loop_config(recipe, recipe.pretext_steps, recipe.lr_pretext), recipe.pretext_contrast)
+    holistic = train_holistic(bank, texts, loop_config(recipe, recipe.steps0, recipe.lr0), b, out, log, bank, cfg,
+                              loop_config(recipe, recipe.pretext_steps, recipe.lr_pretext), recipe.pretext_contrast,
+                              fresh)
     save_networks(holistic, out / "holistic.safetensors", {"stages": "0"})
-    selective = train_encoder(holistic, cfg.num_sup_tokens, source, texts,
+    selective = train_encoder(holistic, cfg.num_sup_tokens, bank, texts,
                               loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log)
-    train_generator(selective, source, texts, loop_config(recipe, recipe.steps2, recipe.lr2), b, out, log)
+    train_generator(selective, bank, texts, loop_config(recipe, recipe.steps2, recipe.lr2), b, out, log)
     log["total_seconds"] = round(time.time() - started, 1)
     save_networks(selective, out / "selective.safetensors", {"stages": "0,1,2"})
     if recipe.ablation_steps1 and recipe.ablation_steps2:
-        no_sup = train_encoder(holistic, 0, source, texts, loop_config(recipe, recipe.ablation_steps1, recipe.lr1),
+        no_sup = train_encoder(holistic, 0, bank, texts, loop_config(recipe, recipe.ablation_steps1, recipe.lr1),
                                b, out, log, name="no_sup_stage1")
-        train_generator(no_sup, source, texts, loop_config(recipe, recipe.ablation_steps2, recipe.lr2), b, out, log,
+        train_generator(no_sup, bank, texts, loop_config(recipe, recipe.ablation_steps2, recipe.lr2), b, out, log,
                         name="no_sup_stage2")
         save_networks(no_sup, out / "no_sup.safetensors", {"stages": "0,1,2", "num_sup_tokens": "0"})
     (out / "train_log.json").write_text(json.dumps(log, indent=2))
