@@ -49,7 +49,7 @@ class Recipe:
     # the bank, and no clip is seen twice in practice, so the encoder cannot learn clips by heart)
     pretext_pool: int = 0
     pretext_contrast: float = 0.0  # > 0: the pretext adds the within-clip temporal contrast at this weight
-    video_patch: int = 16  # the video encoder's patch side in pixels (8: 4x the tokens, 2.5x the time per step)
+    video_patch: int = 16  # the video encoder's patch side in pixels (8: 4x the tokens, ~2x the pretext's step time)
     steps0: int = 4500
     steps1: int = 1200
     steps2: int = 2000
