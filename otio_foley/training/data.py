@@ -23,6 +23,7 @@ class Batch:
     frames: torch.Tensor  # (B, T, 3, H, W) float in [-1, 1] at 25 fps
     latents: torch.Tensor  # (B, N, latent_dim), un-normalised
     captions: list[str]
+    features: torch.Tensor | None = None  # (B, tokens, dim): a frozen plain encoder's features, when cached
 
 
 class BatchSource(Protocol):
@@ -47,12 +48,16 @@ def _pick(generator: torch.Generator, n: int, batch_size: int) -> torch.Tensor:
 
 
 class ClipBank:
-    """All clips held in memory as uint8 frames plus precomputed latents: fast steps on a CPU."""
+    """All clips held in memory as uint8 frames plus precomputed latents: fast steps on a CPU. Optionally also
+    the features of a frozen video encoder (`with_features`), so stages that only read them skip the encoder."""
 
-    def __init__(self, frames_u8: torch.Tensor, latents: torch.Tensor, captions: Sequence[str]) -> None:
+    def __init__(self, frames_u8: torch.Tensor, latents: torch.Tensor, captions: Sequence[str],
+                 features: torch.Tensor | None = None) -> None:
         if not (len(frames_u8) == len(latents) == len(captions)) or len(captions) < 2:
             raise ValueError("a clip bank needs at least two clips and one latent and caption per clip")
-        self.frames_u8, self.latents, self.captions = frames_u8, latents, list(captions)
+        if features is not None and len(features) != len(captions):
+            raise ValueError("a clip bank's features need one entry per clip")
+        self.frames_u8, self.latents, self.captions, self.features = frames_u8, latents, list(captions), features
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -69,10 +74,18 @@ class ClipBank:
             captions += [item["caption"] for item in items]
         return cls(torch.stack(frames), torch.cat(latents), captions)
 
+    @torch.no_grad()
+    def with_features(self, encoder: Callable[[torch.Tensor], torch.Tensor], chunk: int = 32) -> "ClipBank":
+        """The same clips with `encoder(frames (B, T, 3, H, W) in [-1, 1])` of each one cached (the encoder must
+        stay frozen while the bank is used: the cache is never refreshed)."""
+        features = torch.cat([encoder(to_float(self.frames_u8[i:i + chunk])) for i in range(0, len(self), chunk)])
+        return ClipBank(self.frames_u8, self.latents, self.captions, features)
+
     def sample(self, generator: torch.Generator, batch_size: int) -> Batch:
         index = _pick(generator, len(self), batch_size)
         return Batch(frames=to_float(self.frames_u8[index]), latents=self.latents[index],
-                     captions=[self.captions[i] for i in index.tolist()])
+                     captions=[self.captions[i] for i in index.tolist()],
+                     features=None if self.features is None else self.features[index])
 
 
 class DatasetSource:

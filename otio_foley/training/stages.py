@@ -110,13 +110,14 @@ def _text(encoder: TextEncoder, captions: list[str], device: torch.device) -> tu
 
 def holistic_loss(video: nn.Module, generator: FlowGenerator, source: BatchSource, text_encoder: TextEncoder,
                   cfg: StageConfig) -> LossFn:
-    """Stage 0: flow matching for the generator on single-source clips (the encoder too, unless frozen)."""
+    """Stage 0: flow matching for the generator on single-source clips (the encoder too, unless frozen). A batch
+    that carries cached features (of this frozen `video`) skips the encoder."""
     device = _device(generator)
 
     def loss(step: int, g: torch.Generator) -> torch.Tensor:
         batch = source.sample(g, cfg.batch_size)
         frames = batch.frames.to(device)
-        sync_f = video(segment_frames(frames))
+        sync_f = batch.features.to(device) if batch.features is not None else video(segment_frames(frames))
         text_f, _ = _text(text_encoder, batch.captions, device)
         return flow_matching_loss(generator, batch.latents.to(device), sync_f, text_f,
                                   frames.shape[1] / FPS, g, cfg.null_prob, t_mean=cfg.t_mean)
@@ -176,7 +177,8 @@ def pretext_loss(video: nn.Module, head: nn.Module, generator: FlowGenerator, so
 
 def distillation_loss(teacher: nn.Module, student: nn.Module, source: BatchSource, text_encoder: TextEncoder,
                       cfg: StageConfig) -> LossFn:
-    """Stage 1: L2 between TextSynch(mixed video, target caption) and the frozen plain encoder(target)."""
+    """Stage 1: L2 between TextSynch(mixed video, target caption) and the frozen plain encoder(target), read
+    from the batch when it carries the teacher's cached features."""
     device = _device(student)
     teacher.eval().requires_grad_(False)
 
@@ -184,8 +186,11 @@ def distillation_loss(teacher: nn.Module, student: nn.Module, source: BatchSourc
         batch = source.sample(g, cfg.batch_size)
         frames = batch.frames.to(device)
         mixed = mixed_frames(frames, g, cfg.mix)
-        with torch.no_grad():
-            target = teacher(segment_frames(frames))
+        if batch.features is not None:
+            target = batch.features.to(device)
+        else:
+            with torch.no_grad():
+                target = teacher(segment_frames(frames))
         text_f, mask = _text(text_encoder, batch.captions, device)
         return F.mse_loss(student(segment_frames(mixed), text_f, mask), target)
 
