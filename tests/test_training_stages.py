@@ -18,10 +18,11 @@ from otio_foley.models.sequence import token_instants, token_means
 from otio_foley.models.synchformer import segment_frames
 from otio_foley.models.tiny import WEIGHTS, TinyConfig, TinyNetworks, load_tiny
 from otio_foley.synth.scenes import make_scene
-from otio_foley.training.data import ClipBank
+from otio_foley.training.data import ClipBank, to_float
 from otio_foley.training import tiny_recipe
 from otio_foley.training.loop import LoopConfig, step_generator, train
-from otio_foley.training.stages import StageConfig, holistic_loss, instant_nce, selective_flow_loss
+from otio_foley.training.stages import (StageConfig, distillation_loss, holistic_loss, instant_nce,
+                                        selective_flow_loss)
 from otio_foley.training.tiny_recipe import build_bank, train_encoder, train_generator, train_holistic
 
 MINI = TinyConfig(frame_size=32, window_seconds=0.96, video_dim=32, video_depth=1, video_heads=2, hidden_dim=64,
@@ -163,6 +164,46 @@ def test_pretext_samples_its_own_source(bank: ClipBank, tmp_path: Path) -> None:
     train_holistic(stage0, TEXTS, LoopConfig(steps=2, lr=1e-3, warmup=1), 4, tmp_path, {}, bank, MINI,
                    pretext=LoopConfig(steps=3, lr=1e-3, warmup=1), pretext_source=pretext)
     assert (pretext.calls, stage0.calls) == (3, 2)
+
+
+def test_cached_encoder_features_give_the_same_losses(stages, bank: ClipBank) -> None:
+    """Stage 0's generator step and stage 1's teacher read the frozen encoder's cached features: the same
+    features and losses as running the encoder, per clip whatever the batch."""
+    _, holistic, selective = stages
+    cached = tiny_recipe.with_frozen_features(bank, holistic.video)
+    batch = cached.sample(torch.Generator().manual_seed(3), 4)
+    with torch.no_grad():
+        torch.testing.assert_close(batch.features, holistic.video(segment_frames(batch.frames)))
+    assert bank.features is None and bank.sample(torch.Generator(), 2).features is None
+    stage = StageConfig(batch_size=4)
+    for loss in (lambda source: holistic_loss(holistic.video, holistic.generator, source, TEXTS[1], stage),
+                 lambda source: distillation_loss(holistic.video, selective.video, source, TEXTS[0], stage)):
+        assert _mean_loss(loss(cached)) == pytest.approx(_mean_loss(loss(bank)), rel=1e-5)
+    dataset_like = object()
+    assert tiny_recipe.with_frozen_features(dataset_like, holistic.video) is dataset_like
+
+
+def test_frozen_encoder_stages_read_cached_features(bank: ClipBank, tmp_path: Path) -> None:
+    seen = {}
+
+    def spy(name):
+        original = getattr(tiny_recipe, name)
+
+        def wrapped(*args):
+            seen[name] = next(a for a in args if isinstance(a, ClipBank)).features
+            return original(*args)
+        return wrapped
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("holistic_loss", "distillation_loss"):
+            patch.setattr(tiny_recipe, name, spy(name))
+        loop = LoopConfig(steps=1, lr=1e-3, warmup=1)
+        holistic = train_holistic(bank, TEXTS, loop, 4, tmp_path, {}, bank, MINI, pretext=loop)
+        train_encoder(holistic, 2, bank, TEXTS, loop, 4, tmp_path, {})
+    with torch.no_grad():  # the trained encoder's features of every clip, cached before its first use
+        expected = holistic.video(segment_frames(to_float(bank.frames_u8)))
+    torch.testing.assert_close(seen["holistic_loss"], expected)
+    torch.testing.assert_close(seen["distillation_loss"], expected)
 
 
 def test_stage1_student_starts_as_the_teacher(stages, bank: ClipBank) -> None:
