@@ -44,7 +44,7 @@ class TinyConfig:
     video_dim: int = 64
     video_depth: int = 2
     video_heads: int = 4
-    video_patch: int = 16  # pixels per patch side (tubelets of 2 frames)
+    video_patch: int = 8  # pixels per patch side (tubelets of 2 frames); the first releases used 16
     num_sup_tokens: int = 5  # 0 = the "no [SUP]" ablation
     hidden_dim: int = 64
     depth: int = 3
@@ -122,6 +122,7 @@ def read_config(path: Path = WEIGHTS) -> tuple[TinyConfig, bool]:
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
     raw = json.loads(meta["config"])
+    raw.setdefault("video_patch", 16)  # files written before the option existed (the first releases) used 16×16
     return TinyConfig(**{**raw, "codec": MelCodecConfig(**raw["codec"])}), meta["selective"] == "True"
 
 

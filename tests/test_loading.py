@@ -313,6 +313,23 @@ def test_default_model_falls_back_to_tiny(tmp_path, monkeypatch, capsys) -> None
     assert "using the built-in selva-tiny: selva-s16k is not installed" in capsys.readouterr().err
 
 
+def test_tiny_files_from_before_the_patch_option_load_with_16_pixel_patches(tmp_path) -> None:
+    """The first selva-tiny releases wrote no `video_patch` into their config: they used 16×16 patches, which
+    is no longer the default, and such files (users' fine-tunes too) must keep loading strictly."""
+    from safetensors.torch import load_file, save_file
+
+    from otio_foley.models import tiny
+
+    old = tmp_path / "old.safetensors"
+    tiny.save_networks(tiny.TinyNetworks(dataclasses.replace(tiny.TinyConfig(), video_patch=16)), old)
+    with open(old, "rb") as handle:
+        header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))["__metadata__"]
+    config = json.loads(header["config"])
+    del config["video_patch"]
+    save_file(load_file(old), old, metadata={**header, "config": json.dumps(config)})
+    assert tiny.TinyConfig().video_patch != 16 and tiny.load_networks(old).cfg.video_patch == 16
+
+
 def test_device_resolution() -> None:
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type in {"cpu", "cuda", "mps"}

@@ -47,10 +47,12 @@ class Recipe:
     batch_size: int = 8
     pretext_steps: int = 3000  # stage 0, encoder step (0 = stage 0 end to end); its loss still falls at 1200
     # > 0: the pretext draws each batch from this many training seeds, rendered on the fly (as fast as reading
-    # the bank, and no clip is seen twice in practice, so the encoder cannot learn clips by heart)
-    pretext_pool: int = 0
-    pretext_contrast: float = 0.0  # > 0: the pretext adds the within-clip temporal contrast at this weight
-    video_patch: int = 16  # the video encoder's patch side in pixels (8: 4x the tokens, ~2x the pretext's step time)
+    # the bank, and no clip is seen twice in practice, so the encoder cannot learn clips by heart); 0: the bank
+    pretext_pool: int = 200_000
+    # > 0: the pretext adds the within-clip temporal contrast at this weight. With 8×8 patches, weight 1 is what
+    # made the encoder carry timing (the model card's gate table); at 16×16 patches the contrast stays at chance
+    pretext_contrast: float = 1.0
+    video_patch: int = 8  # the video encoder's patch side in pixels (16: a quarter of the tokens, half the time)
     steps0: int = 4500
     steps1: int = 1200
     steps2: int = 2000
