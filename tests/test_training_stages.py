@@ -183,24 +183,6 @@ def test_cached_encoder_features_give_the_same_losses(stages, bank: ClipBank) ->
     assert tiny_recipe.with_frozen_features(dataset_like, holistic.video) is dataset_like
 
 
-def test_lookalike_pairs_put_one_class_in_two_colours_side_by_side() -> None:
-    labels = [(kind, colour) for kind in ("ball", "bell", "drum") for colour in ("red", "blue", "green")] * 2
-    n = len(labels)
-    frames = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1, 1).expand(n, 2, 4, 4, 3)  # frame value = clip
-    bank = ClipBank(frames, torch.zeros(n, 3, 2), [f"{c} {k}" for k, c in labels], labels=labels)
-    pairs = bank.with_lookalikes(1.0).with_features(lambda f: f.flatten(1))  # labels and pairing survive a cache
-    for seed in range(20):
-        batch = pairs.sample(torch.Generator().manual_seed(seed), 6)
-        clips = [int(round((float(f.flatten()[0]) + 1) * 127.5)) for f in batch.frames]
-        for i in range(3):  # item i is mixed with item B-1-i
-            (kind, colour), (other_kind, other_colour) = labels[clips[i]], labels[clips[5 - i]]
-            assert kind == other_kind and colour != other_colour, (seed, clips)
-    plain, none = (b.sample(torch.Generator().manual_seed(1), 6) for b in (bank, bank.with_lookalikes(0.0)))
-    assert torch.equal(plain.frames, none.frames)  # off: the same draws as a plain bank
-    with pytest.raises(ValueError, match="label per clip"):
-        ClipBank(frames, torch.zeros(n, 3, 2), ["x"] * n, lookalike=0.5)
-
-
 def test_frozen_encoder_stages_read_cached_features(bank: ClipBank, tmp_path: Path) -> None:
     seen = {}
 

@@ -49,21 +49,15 @@ def _pick(generator: torch.Generator, n: int, batch_size: int) -> torch.Tensor:
 
 class ClipBank:
     """All clips held in memory as uint8 frames plus precomputed latents: fast steps on a CPU. Optionally also
-    the features of a frozen video encoder (`with_features`), so stages that only read them skip the encoder, and
-    a (class, look) label per clip for look-alike pairing (`with_lookalikes`)."""
+    the features of a frozen video encoder (`with_features`), so stages that only read them skip the encoder."""
 
     def __init__(self, frames_u8: torch.Tensor, latents: torch.Tensor, captions: Sequence[str],
-                 features: torch.Tensor | None = None, labels: Sequence[tuple[str, str]] | None = None,
-                 lookalike: float = 0.0) -> None:
+                 features: torch.Tensor | None = None) -> None:
         if not (len(frames_u8) == len(latents) == len(captions)) or len(captions) < 2:
             raise ValueError("a clip bank needs at least two clips and one latent and caption per clip")
         if features is not None and len(features) != len(captions):
             raise ValueError("a clip bank's features need one entry per clip")
-        if lookalike and (labels is None or len(labels) != len(captions)):
-            raise ValueError("look-alike pairing needs a (class, look) label per clip")
         self.frames_u8, self.latents, self.captions, self.features = frames_u8, latents, list(captions), features
-        self.labels, self.lookalike = (list(labels) if labels is not None else None), lookalike
-        self._lookalikes = self._lookalike_index() if lookalike else None
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -85,29 +79,10 @@ class ClipBank:
         """The same clips with `encoder(frames (B, T, 3, H, W) in [-1, 1])` of each one cached (the encoder must
         stay frozen while the bank is used: the cache is never refreshed)."""
         features = torch.cat([encoder(to_float(self.frames_u8[i:i + chunk])) for i in range(0, len(self), chunk)])
-        return ClipBank(self.frames_u8, self.latents, self.captions, features, self.labels, self.lookalike)
-
-    def with_lookalikes(self, share: float) -> "ClipBank":
-        """The same clips, sampled so that the mixing partner of item i (item B-1-i) is, with probability `share`
-        per pair, a clip of i's class with another look: the pairs only the caption can resolve. Random batches
-        make such pairs rare (1 in 8 with the 8 synthetic classes, some of them in the same colour too)."""
-        return ClipBank(self.frames_u8, self.latents, self.captions, self.features, self.labels, share)
-
-    def _lookalike_index(self) -> list[torch.Tensor]:
-        """Per clip, the clips of its class with another look (what only the caption can tell apart)."""
-        by_class: dict[str, list[int]] = {}
-        for j, (kind, _) in enumerate(self.labels):
-            by_class.setdefault(kind, []).append(j)
-        return [torch.tensor([j for j in by_class[kind] if self.labels[j][1] != look], dtype=torch.long)
-                for kind, look in self.labels]
+        return ClipBank(self.frames_u8, self.latents, self.captions, features)
 
     def sample(self, generator: torch.Generator, batch_size: int) -> Batch:
         index = _pick(generator, len(self), batch_size)
-        if self._lookalikes is not None:
-            for i in range(batch_size // 2):
-                others = self._lookalikes[int(index[i])]
-                if float(torch.rand((), generator=generator)) < self.lookalike and len(others):
-                    index[batch_size - 1 - i] = others[torch.randint(len(others), (), generator=generator)]
         return Batch(frames=to_float(self.frames_u8[index]), latents=self.latents[index],
                      captions=[self.captions[i] for i in index.tolist()],
                      features=None if self.features is None else self.features[index])

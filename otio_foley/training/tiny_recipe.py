@@ -53,8 +53,6 @@ class Recipe:
     # made the encoder carry timing (the model card's gate table); at 16×16 patches the contrast stays at chance
     pretext_contrast: float = 1.0
     video_patch: int = 8  # the video encoder's patch side in pixels (16: a quarter of the tokens, half the time)
-    # > 0: in stages 1-2, each mixed pair is with this probability two clips of one class in different colours
-    lookalike_pairs: float = 0.0
     steps0: int = 4500
     steps1: int = 1200
     steps2: int = 2000
@@ -70,17 +68,16 @@ class Recipe:
 
 def build_bank(count: int, seed: int, cfg: TinyConfig, codec: MelCodec) -> ClipBank:
     """`count` single-source scenes with training seeds seed*count … (seed+1)*count - 1."""
-    frames, audio, captions, labels = [], [], [], []
+    frames, audio, captions = [], [], []
     for i in range(count):
         scene = make_scene(seed * count + i, size=cfg.frame_size, duration=cfg.window_seconds)
         (name,) = scene.stems
         frames.append(torch.from_numpy(scene.frames))
         audio.append(torch.from_numpy(scene.stems[name]))
         captions.append(scene.captions[name])
-        labels.append((scene.kinds[name], scene.colours[name]))
     with torch.no_grad():
         latents = torch.cat([codec.encode(torch.stack(audio[i:i + 64])) for i in range(0, count, 64)])
-    return ClipBank(torch.stack(frames), latents, captions, labels=labels)
+    return ClipBank(torch.stack(frames), latents, captions)
 
 
 def scene_source(pool: int, seed: int, cfg: TinyConfig, codec: MelCodec) -> DatasetSource:
@@ -218,7 +215,6 @@ def run(recipe: Recipe, out: Path) -> dict:
                               loop_config(recipe, recipe.pretext_steps, recipe.lr_pretext), recipe.pretext_contrast,
                               fresh)
     save_networks(holistic, out / "holistic.safetensors", {"stages": "0"})
-    bank = bank.with_lookalikes(recipe.lookalike_pairs)  # stage 0 does not mix; stages 1-2 do
     selective = train_encoder(holistic, cfg.num_sup_tokens, bank, texts,
                               loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log)
     train_generator(selective, bank, texts, loop_config(recipe, recipe.steps2, recipe.lr2), b, out, log)
