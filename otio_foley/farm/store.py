@@ -9,6 +9,9 @@ reads these records; they work for any number of shards, re-runs and executors.
 A worker first takes every free lock at once and renders those jobs, then waits in turn for the jobs
 other workers hold: usually it then finds them done; if their owner died, the stale lock is broken
 (see `locks`) and the job is rendered here. So every worker of a shard ends with the whole shard done.
+A shot is claimed whole: once one of its stems is held elsewhere, the worker leaves the shot's other stems
+to that worker too. Otherwise two workers starting together could each take one source of a shot, and
+both would decode its frames and run the model for it, where one call serves all of a shot's sources.
 """
 from __future__ import annotations
 
@@ -94,11 +97,13 @@ def run_jobs(results: list[StemResult], store: JobStore, *, force: bool, log: Ca
         ready(batch)  # anything the executor did not hand back yet
 
     busy = []
+    taken_shots: set[int] = set()  # shots with a stem held by another worker
     with ExitStack() as held:
         todo = []
         for result in results:
             lock = store.lock(result.plan)
-            if not lock.try_acquire():
+            if result.plan.shot.index in taken_shots or not lock.try_acquire():
+                taken_shots.add(result.plan.shot.index)
                 busy.append((result, lock))
                 continue
             held.callback(lock.release)
