@@ -65,5 +65,6 @@ def main() -> None:
                    if name != "true"]
         print(f"{path}: true {result['true']:.3f}, " + ", ".join(changes))
 
+
 if __name__ == "__main__":
     main()
