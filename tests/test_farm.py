@@ -208,6 +208,32 @@ def _worker(project, out: Path, cache: Path, calls: Path, delay: float = 0.3, st
     return subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
 
 
+def test_a_shot_with_a_stem_held_elsewhere_is_left_whole(tmp_path: Path) -> None:
+    """Another worker holds the first stem of shot 1: this worker renders shot 2 first and leaves shot 1's free
+    second stem alone until then, so one shot's sources are never split between two workers' model calls."""
+    from types import SimpleNamespace
+
+    from otio_foley.farm.store import JobStore, run_jobs
+
+    def job(shot: int, name: str) -> SimpleNamespace:
+        return SimpleNamespace(plan=SimpleNamespace(shot=SimpleNamespace(index=shot), file_name=name),
+                               status="planned", path=None)
+
+    store, batches = JobStore(tmp_path), []
+    results = [job(1, "a1.wav"), job(1, "a2.wav"), job(2, "b1.wav")]
+    elsewhere = store.lock(results[0].plan)
+    assert elsewhere.try_acquire()
+
+    def generate(batch, ready) -> None:
+        batches.append([r.plan.file_name for r in batch])
+        if elsewhere.holds():  # the other worker gives up its job without finishing it
+            elsewhere.release()
+
+    run_jobs(results, store, force=False, log=lambda line: None, signature=lambda plan: "s", generate=generate,
+             write=lambda r: None, entry=lambda r: {}, adopted=lambda r: None)
+    assert batches == [["b1.wav"], ["a1.wav"], ["a2.wav"]]
+
+
 def test_two_workers_racing_write_each_stem_once(project, tmp_path: Path) -> None:
     out, calls = tmp_path / "farm", tmp_path / "calls.txt"
     workers = [_worker(project, out, tmp_path / f"cache{i}", calls) for i in (1, 2)]  # separate caches
