@@ -14,6 +14,8 @@ given over all clips and over the clips whose stem has onsets ("eventful": the f
   oracle-events  only the loudness and onset strength of those frames (the rest of the feature is zero): when
                  sounds happen, not what they are (the text says that)
 If the oracles score far above the encoder, the generator can follow timing and the encoder does not supply it.
+With --mixed, the encoder sees every clip (training and held-out) side by side with another one (half width each,
+target left, the caption naming the target): how much timing a selective encoder keeps in a mix, with no stage 2.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from otio_foley.models.mel_codec import MelCodec
 from otio_foley.models.sequence import token_means
 from otio_foley.models.synchformer import segment_frames
 from otio_foley.models.tiny import WEIGHTS, TinyConfig, TinyNetworks, load_networks, set_null_text, text_encoders
+from otio_foley.synth.mixing import MixConfig, mix_batch
 from otio_foley.synth.scenes import CLASSES, EVAL_SEED_BASE, make_scene
 from otio_foley.training.data import ClipBank, to_float
 from otio_foley.training.loop import LoopConfig, train
@@ -54,8 +57,9 @@ def loudness_and_onsets(latents: torch.Tensor) -> torch.Tensor:
 class Features:
     """Sync features (B, tokens, sync_dim) of one kind for the clips of a bank, computed in chunks of clips."""
 
-    def __init__(self, kind: str, networks: TinyNetworks, weights: Path, video_text: TextEncoder) -> None:
-        self.kind, self.generator, self.video_text = kind, networks.generator, video_text
+    def __init__(self, kind: str, networks: TinyNetworks, weights: Path, video_text: TextEncoder,
+                 mixed: bool = False) -> None:
+        self.kind, self.generator, self.video_text, self.mixed = kind, networks.generator, video_text, mixed
         self.encoder = load_networks(weights) if kind == "encoder" else None
 
     @torch.no_grad()
@@ -64,7 +68,10 @@ class Features:
                                      bank.captions[i:i + chunk]) for i in range(0, len(bank), chunk)])
 
     def chunk(self, frames_u8: torch.Tensor, latents: torch.Tensor, captions: list[str]) -> torch.Tensor:
-        segments = segment_frames(to_float(frames_u8))
+        frames = to_float(frames_u8)
+        if self.mixed:  # item i beside item B-1-i, half and half, target left (fixed settings draw nothing)
+            frames = mix_batch(frames, MixConfig(), np.random.default_rng(0)).frames
+        segments = segment_frames(frames)
         if self.encoder is not None:
             video = self.encoder.video
             return video(segments, *self.video_text(captions)) if self.encoder.selective else video(segments)
@@ -139,6 +146,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=1600, help="training clips (the recipe's bank)")
     parser.add_argument("--held-out", type=int, default=48, help="single-source evaluation clips")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--mixed", action="store_true", help="encoder kind: every clip beside another one")
     args = parser.parse_args()
     cfg = TinyConfig()
     bank = build_bank(args.clips, 0, cfg, MelCodec(cfg.codec))
@@ -151,7 +159,7 @@ def main() -> None:
         networks = TinyNetworks(cfg, selective=False)  # only its generator is used
         set_null_text(networks, generator_text)
         set_latent_stats(networks, bank)
-        features = Features(kind, networks, args.weights, video_text)
+        features = Features(kind, networks, args.weights, video_text, args.mixed)
         train_generator(features(bank), bank, networks, generator_text, args.steps)
         outputs = sample(networks, features(evaluation), evaluation.captions, generator_text)
         results[kind] = {**score(outputs, stems), "seconds": round(time.time() - start)}
