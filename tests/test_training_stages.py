@@ -21,9 +21,8 @@ from otio_foley.synth.scenes import make_scene
 from otio_foley.training.data import ClipBank, to_float
 from otio_foley.training import tiny_recipe
 from otio_foley.training.loop import LoopConfig, step_generator, train
-from otio_foley.synth.mixing import MixConfig, mix_batch
 from otio_foley.training.stages import (StageConfig, distillation_loss, holistic_loss, instant_nce,
-                                        mixed_log_mel, pretext_loss, selective_flow_loss)
+                                        selective_flow_loss)
 from otio_foley.training.tiny_recipe import build_bank, train_encoder, train_generator, train_holistic
 
 MINI = TinyConfig(frame_size=32, window_seconds=0.96, video_dim=32, video_depth=1, video_heads=2, hidden_dim=64,
@@ -165,54 +164,6 @@ def test_pretext_samples_its_own_source(bank: ClipBank, tmp_path: Path) -> None:
     train_holistic(stage0, TEXTS, LoopConfig(steps=2, lr=1e-3, warmup=1), 4, tmp_path, {}, bank, MINI,
                    pretext=LoopConfig(steps=3, lr=1e-3, warmup=1), pretext_source=pretext)
     assert (pretext.calls, stage0.calls) == (3, 2)
-
-
-def test_mixed_log_mel_is_the_mel_of_the_summed_sounds() -> None:
-    codec = MelCodec(MINI.codec)
-    a, b = (torch.from_numpy(next(iter(make_scene(s, size=32, duration=0.96).stems.values()))) for s in (1, 2))
-    latents = codec.encode(torch.stack([a, b]))
-    mixed = mixed_log_mel(latents, torch.tensor([True, False]))
-    assert torch.equal(mixed[1], latents[1])  # an unmixed item keeps its own sound
-    heard = codec.encode((a + b)[None])[0]
-    loud = heard > -3  # above the noise floor, where the cross term of two sounds averages out over a mel band
-    assert loud.float().mean() > 0.3
-    assert (mixed[0] - heard)[loud].abs().mean() < 0.02  # adding magnitudes instead is 0.03 off
-    assert (latents[0] - heard)[loud].abs().mean() > 0.3  # the partner's sound is really there
-
-
-def test_pretext_on_mixes_reads_out_the_sound_of_both(bank: ClipBank) -> None:
-    """With mixing, the encoder sees the side-by-side frames and the read-out target is the summed sound."""
-    torch.manual_seed(0)
-    nets = TinyNetworks(MINI, selective=False)
-    tiny_recipe.set_latent_stats(nets, bank)
-    wrapper = tiny_recipe.Pretext(nets.video, MINI)
-    batches = []
-
-    class Recording:
-        def sample(self, generator: torch.Generator, batch_size: int):
-            batches.append(bank.sample(generator, batch_size))
-            return batches[-1]
-
-    halves = MixConfig()  # fixed: every item mixed, half and half, target left (no draw changes the result)
-    loss = pretext_loss(wrapper.video, wrapper.head, nets.generator, Recording(), StageConfig(batch_size=4),
-                        mix=halves)
-    with torch.no_grad():
-        value = loss(0, step_generator(0, 0))
-        (batch,) = batches
-        frames = mix_batch(batch.frames, halves, np.random.default_rng(0)).frames
-        target = nets.generator.normalize(mixed_log_mel(batch.latents, torch.ones(4, dtype=torch.bool)))
-        features = nets.generator.place_sync(wrapper.video(segment_frames(frames)), target.shape[1])
-        expected = torch.nn.functional.mse_loss(wrapper.head(features), target)
-        unmixed = torch.nn.functional.mse_loss(
-            wrapper.head(nets.generator.place_sync(wrapper.video(segment_frames(batch.frames)), target.shape[1])),
-            nets.generator.normalize(batch.latents))
-    assert torch.allclose(value, expected, atol=1e-6) and not torch.allclose(value, unmixed, atol=1e-3)
-
-
-def test_the_recipe_mixes_the_pretext_at_its_rate() -> None:
-    assert tiny_recipe.pretext_mixing(tiny_recipe.Recipe(pretext_mix=0.0)) is None
-    mix = tiny_recipe.pretext_mixing(tiny_recipe.Recipe(pretext_mix=0.5))
-    assert mix == replace(StageConfig().mix, prob=0.5)
 
 
 def test_cached_encoder_features_give_the_same_losses(stages, bank: ClipBank) -> None:

@@ -31,7 +31,7 @@ from otio_foley.models.flow_matching import flow_loss, interpolate, logit_normal
 from otio_foley.models.generator import FlowGenerator
 from otio_foley.models.sequence import SYNC_TOKENS_PER_SEGMENT, token_instants, token_means
 from otio_foley.models.synchformer import segment_frames
-from otio_foley.synth.mixing import MixConfig, Mixed, mix_batch
+from otio_foley.synth.mixing import MixConfig, mix_batch
 from otio_foley.training.data import BatchSource
 from otio_foley.training.loop import LossFn
 
@@ -93,13 +93,10 @@ def flow_matching_loss(generator: FlowGenerator, latents: torch.Tensor, sync_f: 
     return flow_loss(v, x0, x1).mean()
 
 
-def mixed_batch(frames: torch.Tensor, g: torch.Generator, mix: MixConfig) -> Mixed:
-    """The side-by-side augmentation, its draws seeded from the step's generator."""
-    return mix_batch(frames, mix, np.random.default_rng(int(torch.randint(2**62, (1,), generator=g))))
-
-
 def mixed_frames(frames: torch.Tensor, g: torch.Generator, mix: MixConfig) -> torch.Tensor:
-    return mixed_batch(frames, g, mix).frames
+    """The side-by-side augmentation, its draws seeded from the step's generator."""
+    rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=g)))
+    return mix_batch(frames, mix, rng).frames
 
 
 def _device(module: nn.Module) -> torch.device:
@@ -157,30 +154,17 @@ def instant_nce(logits: torch.Tensor, instants: torch.Tensor) -> torch.Tensor:
     return -log_p.masked_fill(~same, float("-inf")).logsumexp(-1).mean()
 
 
-def mixed_log_mel(latents: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
-    """The log10 magnitude mel frames (the tiny codec's latent) of item i's sound plus item B-1-i's where
-    `mixed` (B,) is set: powers add, as for independent sources (exact up to their cross term)."""
-    both = 0.5 * torch.log10(torch.pow(10.0, 2 * latents) + torch.pow(10.0, 2 * latents.flip(0)))
-    return torch.where(mixed.view(-1, 1, 1).to(latents.device), both, latents)
-
-
 def pretext_loss(video: nn.Module, head: nn.Module, generator: FlowGenerator, source: BatchSource,
-                 cfg: StageConfig, contrast: TemporalContrast | None = None, mix: MixConfig | None = None) -> LossFn:
+                 cfg: StageConfig, contrast: TemporalContrast | None = None) -> LossFn:
     """Stage 0, encoder step: predict the clip's normalised mel frames from its video features, placed on the
     latent frames by the generator's own `place_sync`. Forces the features to say what sounds when; with a
-    `contrast` head, also the within-clip timing term. With `mix`, items are shown side by side as in stages
-    1-2 and the target is the sound of both (log-mel latents only): the encoder learns to keep each source's
-    timing at the narrow widths a mix gives it, which the text selection of stage 1 can then only pick."""
+    `contrast` head, also the within-clip timing term."""
     device = _device(video)
 
     def loss(step: int, g: torch.Generator) -> torch.Tensor:
         batch = source.sample(g, cfg.batch_size)
-        frames, latents = batch.frames.to(device), batch.latents.to(device)
-        if mix is not None:
-            mixed = mixed_batch(frames, g, mix)
-            frames, latents = mixed.frames, mixed_log_mel(latents, mixed.mixed)
-        target = generator.normalize(latents)
-        segments = segment_frames(frames)
+        target = generator.normalize(batch.latents.to(device))
+        segments = segment_frames(batch.frames.to(device))
         sync_f = video(segments)
         mel = F.mse_loss(head(generator.place_sync(sync_f, target.shape[1])), target)
         if contrast is None:

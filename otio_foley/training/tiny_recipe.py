@@ -29,7 +29,6 @@ from torch import nn
 from otio_foley.models.mel_codec import MelCodec
 from otio_foley.models.synchformer import segment_frames
 from otio_foley.models.tiny import TinyConfig, TinyNetworks, save_networks, set_null_text, text_encoders
-from otio_foley.synth.mixing import MixConfig
 from otio_foley.synth.scenes import make_scene
 from otio_foley.training.data import BatchSource, ClipBank, DatasetSource
 from otio_foley.training.datasets import SyntheticScenes
@@ -53,9 +52,6 @@ class Recipe:
     # > 0: the pretext adds the within-clip temporal contrast at this weight. With 8×8 patches, weight 1 is what
     # made the encoder carry timing (the model card's gate table); at 16×16 patches the contrast stays at chance
     pretext_contrast: float = 1.0
-    # > 0: this share of pretext batches' items are shown side by side (stage 1's widths and sides) with the
-    # sound of both as the target, so the frozen trunk keeps each source's timing inside a mix
-    pretext_mix: float = 0.0
     video_patch: int = 8  # the video encoder's patch side in pixels (16: a quarter of the tokens, half the time)
     steps0: int = 4500
     steps1: int = 1200
@@ -88,11 +84,6 @@ def scene_source(pool: int, seed: int, cfg: TinyConfig, codec: MelCodec) -> Data
     """Fresh single-source scenes: training seeds seed*pool … (seed+1)*pool - 1, drawn per batch."""
     scenes = SyntheticScenes(pool, size=cfg.frame_size, duration=cfg.window_seconds, first_seed=seed * pool)
     return DatasetSource(scenes, codec.encode)
-
-
-def pretext_mixing(recipe: Recipe) -> MixConfig | None:
-    """Stage 1's mixing (drawn widths, random side) at the pretext's own rate, or none."""
-    return replace(MixConfig.training(), prob=recipe.pretext_mix) if recipe.pretext_mix > 0 else None
 
 
 def set_latent_stats(networks: TinyNetworks, bank: ClipBank) -> None:
@@ -146,11 +137,10 @@ class Pretext(nn.Module):
 def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_size: int, out: Path,
                    log: dict, stats: ClipBank | None = None, cfg: TinyConfig = TinyConfig(),
                    pretext: LoopConfig | None = None, contrast_weight: float = 0.0,
-                   pretext_source: BatchSource | None = None, pretext_mix: MixConfig | None = None) -> TinyNetworks:
+                   pretext_source: BatchSource | None = None) -> TinyNetworks:
     """Stage 0, from scratch (latent statistics from `stats`): with a `pretext` loop, the plain video encoder
     learns the mel read-out (plus the temporal contrast at `contrast_weight`) first and is then frozen while the
-    generator learns ("stage0_encoder", "stage0"; the pretext samples `pretext_source`, by default `source`, and
-    shows mixes as `pretext_mix` says);
+    generator learns ("stage0_encoder", "stage0"; the pretext samples `pretext_source`, by default `source`);
     without one, encoder and generator train end to end. The latent statistics never train."""
     holistic = TinyNetworks(cfg, selective=False)
     set_null_text(holistic, texts[1])
@@ -164,8 +154,7 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
         heads = [(n, p) for n, p in wrapper.named_parameters() if not n.startswith("video.")]
         train_only(wrapper, [*video, *heads])
         _stage("stage0_encoder", wrapper, pretext_loss(wrapper.video, wrapper.head, holistic.generator,
-                                                       pretext_source or source, stage, wrapper.contrast,
-                                                       pretext_mix),
+                                                       pretext_source or source, stage, wrapper.contrast),
                pretext, out, log)
         source = with_frozen_features(source, holistic.video)
     else:
@@ -224,7 +213,7 @@ def run(recipe: Recipe, out: Path) -> dict:
 
     holistic = train_holistic(bank, texts, loop_config(recipe, recipe.steps0, recipe.lr0), b, out, log, bank, cfg,
                               loop_config(recipe, recipe.pretext_steps, recipe.lr_pretext), recipe.pretext_contrast,
-                              fresh, pretext_mixing(recipe))
+                              fresh)
     save_networks(holistic, out / "holistic.safetensors", {"stages": "0"})
     selective = train_encoder(holistic, cfg.num_sup_tokens, bank, texts,
                               loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log)
