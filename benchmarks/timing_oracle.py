@@ -16,6 +16,8 @@ given over all clips and over the clips whose stem has onsets ("eventful": the f
 If the oracles score far above the encoder, the generator can follow timing and the encoder does not supply it.
 With --mixed, the encoder sees every clip (training and held-out) side by side with another one (half width each,
 target left, the caption naming the target): how much timing a selective encoder keeps in a mix, with no stage 2.
+`--mixed still` holds the other clip at its first frame: the target is squeezed the same way but nothing else
+moves, which separates what the narrow view costs from what the distractor's motion costs.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from otio_foley.models.mel_codec import MelCodec
 from otio_foley.models.sequence import token_means
 from otio_foley.models.synchformer import segment_frames
 from otio_foley.models.tiny import WEIGHTS, TinyConfig, TinyNetworks, load_networks, set_null_text, text_encoders
-from otio_foley.synth.mixing import MixConfig, mix_batch
+from otio_foley.synth.mixing import side_by_side
 from otio_foley.synth.scenes import CLASSES, EVAL_SEED_BASE, make_scene
 from otio_foley.training.data import ClipBank, to_float
 from otio_foley.training.loop import LoopConfig, train
@@ -58,7 +60,7 @@ class Features:
     """Sync features (B, tokens, sync_dim) of one kind for the clips of a bank, computed in chunks of clips."""
 
     def __init__(self, kind: str, networks: TinyNetworks, weights: Path, video_text: TextEncoder,
-                 mixed: bool = False) -> None:
+                 mixed: str | None = None) -> None:
         self.kind, self.generator, self.video_text, self.mixed = kind, networks.generator, video_text, mixed
         self.encoder = load_networks(weights) if kind == "encoder" else None
 
@@ -69,8 +71,11 @@ class Features:
 
     def chunk(self, frames_u8: torch.Tensor, latents: torch.Tensor, captions: list[str]) -> torch.Tensor:
         frames = to_float(frames_u8)
-        if self.mixed:  # item i beside item B-1-i, half and half, target left (fixed settings draw nothing)
-            frames = mix_batch(frames, MixConfig(), np.random.default_rng(0)).frames
+        if self.mixed:  # item i beside item B-1-i, half and half, target left (as mix_batch with MixConfig())
+            partners = frames.flip(0)
+            if self.mixed == "still":
+                partners = partners[:, :1].expand_as(partners)
+            frames = side_by_side(frames, partners, 0.5, frames.shape[-1])
         segments = segment_frames(frames)
         if self.encoder is not None:
             video = self.encoder.video
@@ -146,7 +151,8 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=1600, help="training clips (the recipe's bank)")
     parser.add_argument("--held-out", type=int, default=48, help="single-source evaluation clips")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--mixed", action="store_true", help="encoder kind: every clip beside another one")
+    parser.add_argument("--mixed", nargs="?", const="moving", choices=("moving", "still"),
+                        help="encoder kind: every clip beside another one (still: that one's first frame held)")
     args = parser.parse_args()
     cfg = TinyConfig()
     bank = build_bank(args.clips, 0, cfg, MelCodec(cfg.codec))
