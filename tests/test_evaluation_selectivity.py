@@ -11,7 +11,8 @@ import torch
 from otio_foley.evaluation.classifier import LABELS, ClassifierConfig, load_classifier, train_classifier
 from otio_foley.evaluation.metrics import (envelope_correlation, frechet_distance, kernel_distance, leakage,
                                            onset_f1, onsets)
-from otio_foley.evaluation.selectivity import make_pairs, run_benchmark
+from otio_foley.evaluation.selectivity import (ModelResult, PairScore, Report, make_pairs, paired_difference,
+                                              run_benchmark)
 from otio_foley.synth.scenes import CLASSES, EVAL_SEED_BASE, make_scene
 
 SR = 16000
@@ -125,6 +126,41 @@ def test_benchmark_ranks_oracle_above_wrong_side_and_silence(tmp_path):
                                                       "silent"}
     table = md_path.read_text()
     assert "| oracle | 1.000 | 0.000 |" in table and "inter leakage↓" in table
+
+
+def _scored(label, leakages, right):
+    """A model row with one inter pair per leakage; `right` says which pairs the classifier got right."""
+    return ModelResult(label, "model", {"inter": {}}, [
+        PairScore(f"inter_{i:04d}", "inter", "ball", "ball" if ok else "drum", 0.5, leak, 0.5, 0.5)
+        for i, (leak, ok) in enumerate(zip(leakages, right))])
+
+
+def test_paired_difference_on_known_scores():
+    base = _scored("a", [0.1, 0.2, 0.3, 0.4], [True, True, False, False])
+    other = _scored("b", [0.2, 0.4, 0.3, 0.5], [True, False, False, True])
+    mean, half, n = paired_difference(base, other, "inter", "leakage")
+    diffs = np.array([0.1, 0.2, 0.0, 0.1])
+    assert n == 4 and mean == pytest.approx(0.1) and half == pytest.approx(1.96 * diffs.std(ddof=1) / 2)
+    assert paired_difference(base, other, "inter", "accuracy")[:2] == pytest.approx((0.0, 1.96 * np.sqrt(2 / 3) / 2))
+    assert paired_difference(base, base, "inter", "onset_f1") == (0.0, 0.0, 4)
+    assert paired_difference(base, other, "intra", "leakage") is None  # no shared pairs
+    # dict rows (the real VGG-MonoAudio benchmark) lack the classifier fields and may lack leakage
+    rows = ModelResult("c", "model", {"inter": {}}, [{"name": "inter_0000", "subset": "inter", "onset_f1": 1.0},
+                                                     {"name": "inter_0001", "subset": "inter", "onset_f1": 0.0}])
+    assert paired_difference(base, rows, "inter", "onset_f1") == pytest.approx((0.0, 0.98, 2))  # ±0.5 each
+    assert paired_difference(base, rows, "inter", "leakage") is None
+    assert paired_difference(base, rows, "inter", "accuracy") is None
+
+
+def test_report_lists_paired_differences_against_the_first_model():
+    reference = ModelResult("target stem", "reference", {"inter": {}}, [])
+    report = Report({"description": "d", "pairs_per_subset": 4, "duration": 2.0, "steps": 1, "cfg": 1.0,
+                     "negative": True}, [reference, _scored("a", [0.1, 0.2, 0.3, 0.4], [True] * 4),
+                                         _scored("b", [0.2, 0.4, 0.3, 0.5], [True] * 4)])
+    paired = report.paired()
+    assert list(paired) == ["b"] and paired["b"]["inter"]["leakage"][0] == pytest.approx(0.1)
+    assert "| b | +0.000 ± 0.000 | +0.100 ± " in report.markdown()
+    assert json.loads(json.dumps(report.to_json()))["paired"]["b"]["inter"]["accuracy"] == [0.0, 0.0, 4]
 
 
 def test_benchmark_drives_a_real_selva_pipeline():

@@ -156,6 +156,35 @@ def generate_outputs(model: FoleyModel, pairs: Sequence[Pair], *, duration: floa
     return outputs
 
 
+PAIRED_METRICS = ("accuracy", "leakage", "onset_f1", "envelope_corr")  # the per-pair ones
+
+
+def pair_values(result: ModelResult, subset: str, metric: str) -> dict[str, float]:
+    """Pair name -> `metric` for the pairs of `subset` that have it (accuracy as 1 or 0)."""
+    values = {}
+    for score in result.pairs:
+        row = asdict(score) if isinstance(score, PairScore) else score
+        if row["subset"] != subset:
+            continue
+        if metric == "accuracy" and "predicted" in row:
+            values[row["name"]] = float(row["predicted"] == row["target_kind"])
+        elif metric != "accuracy" and metric in row:
+            values[row["name"]] = float(row[metric])
+    return values
+
+
+def paired_difference(base: ModelResult, other: ModelResult, subset: str,
+                      metric: str) -> tuple[float, float, int] | None:
+    """Mean of other − base over the pairs both scored, the half-width of its normal 95 % interval, and the pair
+    count. Both systems saw the same pairs, so a pair's difficulty cancels: this says whether two rows of the
+    table differ by more than the pairs' noise, which their means alone do not."""
+    a, b = pair_values(base, subset, metric), pair_values(other, subset, metric)
+    diffs = np.array([b[name] - a[name] for name in a if name in b])
+    if len(diffs) < 2:
+        return None
+    return float(diffs.mean()), float(1.96 * diffs.std(ddof=1) / np.sqrt(len(diffs))), len(diffs)
+
+
 NOTES = [
     "accuracy: independent log-mel classifier (8 classes + silence) agrees with the target class; "
     "leakage: distractor's share of the output energy (NNLS fit on 40 ms mel power); onset_f1 at ±80 ms; "
@@ -174,7 +203,15 @@ class Report:
     notes: list[str] = field(default_factory=lambda: list(NOTES))
 
     def to_json(self) -> dict:
-        return {"protocol": self.protocol, "results": [asdict(r) for r in self.results]}
+        return {"protocol": self.protocol, "results": [asdict(r) for r in self.results], "paired": self.paired()}
+
+    def paired(self) -> dict[str, dict[str, dict[str, tuple[float, float, int]]]]:
+        """Every other model against the first one: label -> subset -> metric -> `paired_difference`."""
+        models = [r for r in self.results if r.kind == "model"]
+        return {other.label: {subset: {m: diff for m in PAIRED_METRICS
+                                       if (diff := paired_difference(models[0], other, subset, m)) is not None}
+                              for subset in other.subsets}
+                for other in models[1:]}
 
     def markdown(self) -> str:
         """One table like SelVA's Table 1: a row per system, metric columns per subset."""
@@ -190,7 +227,23 @@ class Report:
         p = self.protocol
         setting = (f"{p['description']}: {p['pairs_per_subset']} pairs per subset, {p['duration']} s, "
                    f"{p['steps']} Euler steps, CFG {p['cfg']}, negative prompt = distractor caption: {p['negative']}.")
-        return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in [setting] + self.notes) + "\n"
+        return ("\n".join(lines) + "\n\n" + self.paired_markdown()
+                + "\n".join(f"- {n}" for n in [setting] + self.notes) + "\n")
+
+    def paired_markdown(self) -> str:
+        """The paired differences as a second table ("" with fewer than two models)."""
+        paired = self.paired()
+        if not paired:
+            return ""
+        first = next(r.label for r in self.results if r.kind == "model")
+        columns = sorted({(s, m) for subsets in paired.values() for s, ms in subsets.items() for m in ms},
+                         key=lambda c: (SUBSETS.index(c[0]) if c[0] in SUBSETS else 9, PAIRED_METRICS.index(c[1])))
+        lines = [f"Paired differences, each model minus {first} on the same pairs (mean ± 95 % interval):", "",
+                 "| system | " + " | ".join(f"{s} {m}" for s, m in columns) + " |", "|" + "---|" * (len(columns) + 1)]
+        for label, subsets in paired.items():
+            cells = [f"{d[0]:+.3f} ± {d[1]:.3f}" if (d := subsets.get(s, {}).get(m)) else "–" for s, m in columns]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n\n"
 
     def write(self, folder: Path) -> tuple[Path, Path]:
         """selectivity.json + selectivity.md in `folder`, each written to a temporary name then renamed."""
