@@ -237,7 +237,7 @@ class Report:
             return ""
         first = next(r.label for r in self.results if r.kind == "model")
         columns = sorted({(s, m) for subsets in paired.values() for s, ms in subsets.items() for m in ms},
-                         key=lambda c: (SUBSETS.index(c[0]) if c[0] in SUBSETS else 9, PAIRED_METRICS.index(c[1])))
+                         key=lambda c: (c[0], PAIRED_METRICS.index(c[1])))  # inter before intra
         lines = [f"Paired differences, each model minus {first} on the same pairs (mean ± 95 % interval):", "",
                  "| system | " + " | ".join(f"{s} {m}" for s, m in columns) + " |", "|" + "---|" * (len(columns) + 1)]
         for label, subsets in paired.items():
