@@ -35,7 +35,7 @@ from otio_foley.evaluation.metrics import envelope_correlation, onset_f1, onsets
 from otio_foley.models.flow_matching import euler_sample, guided_velocity
 from otio_foley.models.mel_codec import MelCodec
 from otio_foley.models.sequence import token_means
-from otio_foley.models.synchformer import segment_frames
+from otio_foley.models.synchformer import num_segments, segment_frames
 from otio_foley.models.tiny import WEIGHTS, TinyConfig, TinyNetworks, load_networks, set_null_text, text_encoders
 from otio_foley.synth.mixing import side_by_side
 from otio_foley.synth.scenes import CLASSES, EVAL_SEED_BASE, make_scene
@@ -70,21 +70,20 @@ class Features:
                                      bank.captions[i:i + chunk]) for i in range(0, len(bank), chunk)])
 
     def chunk(self, frames_u8: torch.Tensor, latents: torch.Tensor, captions: list[str]) -> torch.Tensor:
+        if self.encoder is None:  # an oracle reads the clip's own mel: no pixels, no mix
+            per_frame = self.generator.normalize(latents)
+            if self.kind == "oracle-events":
+                per_frame = loudness_and_onsets(per_frame)
+            tokens = token_means(per_frame, num_segments(frames_u8.shape[1]), self.generator.config.latent_rate)
+            return F.pad(tokens, (0, self.generator.config.sync_dim - tokens.shape[-1]))
         frames = to_float(frames_u8)
         if self.mixed:  # item i beside item B-1-i, half and half, target left (as mix_batch with MixConfig())
             partners = frames.flip(0)
             if self.mixed == "still":
                 partners = partners[:, :1].expand_as(partners)
             frames = side_by_side(frames, partners, 0.5, frames.shape[-1])
-        segments = segment_frames(frames)
-        if self.encoder is not None:
-            video = self.encoder.video
-            return video(segments, *self.video_text(captions)) if self.encoder.selective else video(segments)
-        per_frame = self.generator.normalize(latents)
-        if self.kind == "oracle-events":
-            per_frame = loudness_and_onsets(per_frame)
-        tokens = token_means(per_frame, segments.shape[1], self.generator.config.latent_rate)
-        return F.pad(tokens, (0, self.generator.config.sync_dim - tokens.shape[-1]))
+        segments, video = segment_frames(frames), self.encoder.video
+        return video(segments, *self.video_text(captions)) if self.encoder.selective else video(segments)
 
 
 def held_out(count: int, cfg: TinyConfig) -> tuple[ClipBank, list[torch.Tensor]]:
