@@ -183,32 +183,6 @@ def test_cached_encoder_features_give_the_same_losses(stages, bank: ClipBank) ->
     assert tiny_recipe.with_frozen_features(dataset_like, holistic.video) is dataset_like
 
 
-def test_timing_weight_charges_only_what_changes_within_a_clip(bank: ClipBank) -> None:
-    """Stage 1's timing term: a student off by a constant per clip costs nothing more, one whose error moves
-    within the clip pays (1 + weight) times the plain L2."""
-    batch = bank.sample(torch.Generator().manual_seed(0), 4)
-    target = torch.randn(4, 6, 3, generator=torch.Generator().manual_seed(1))
-    fixed = replace(batch, features=target)
-
-    class Replay(torch.nn.Module):  # returns the teacher's features plus a set error, whatever it is shown
-        def __init__(self, error: torch.Tensor) -> None:
-            super().__init__()
-            self.error = torch.nn.Parameter(error)
-
-        def forward(self, *_) -> torch.Tensor:
-            return target + self.error
-
-    source = type("Fixed", (), {"sample": lambda self, g, n: fixed})()
-    offset, moving = torch.randn(4, 1, 3).expand(4, 6, 3), torch.randn(4, 6, 3)
-    moving = moving - moving.mean(1, keepdim=True)
-    for error, factor in ((offset, 1.0), (moving, 3.0)):
-        losses = [distillation_loss(torch.nn.Identity(), Replay(error), source, TEXTS[0],
-                                    StageConfig(batch_size=4, timing_weight=w)) for w in (0.0, 2.0)]
-        with torch.no_grad():
-            plain, timed = (float(loss(0, step_generator(0, 0))) for loss in losses)
-        assert timed == pytest.approx(factor * plain, rel=1e-5)
-
-
 def test_frozen_encoder_stages_read_cached_features(bank: ClipBank, tmp_path: Path) -> None:
     seen = {}
 

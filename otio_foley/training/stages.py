@@ -52,10 +52,6 @@ class StageConfig:
     t_mean: float = -1.5
     # stages 1-2: target beside item B-1-i, share ~ Beta(1,1) >= 0.2, random side, mixed with p = 0.75
     mix: MixConfig = field(default_factory=MixConfig.training)
-    # Stage 1: weight of an extra L2 on the features' within-clip part (each clip's mean over time removed), the
-    # part that says when. The plain L2 is won mostly by the clip means (what): the shipped student misses 13 % of
-    # the teacher's between-clip variance on held-out mixes but 46 % of its within-clip variance.
-    timing_weight: float = 0.0
 
 
 def train_only(module: nn.Module, named: Iterable[tuple[str, nn.Parameter]]) -> None:
@@ -179,11 +175,6 @@ def pretext_loss(video: nn.Module, head: nn.Module, generator: FlowGenerator, so
     return loss
 
 
-def within_clip(features: torch.Tensor) -> torch.Tensor:
-    """(B, N, D) features minus each clip's mean over its N tokens: what changes within the clip."""
-    return features - features.mean(1, keepdim=True)
-
-
 def distillation_loss(teacher: nn.Module, student: nn.Module, source: BatchSource, text_encoder: TextEncoder,
                       cfg: StageConfig) -> LossFn:
     """Stage 1: L2 between TextSynch(mixed video, target caption) and the frozen plain encoder(target), read
@@ -201,11 +192,7 @@ def distillation_loss(teacher: nn.Module, student: nn.Module, source: BatchSourc
             with torch.no_grad():
                 target = teacher(segment_frames(frames))
         text_f, mask = _text(text_encoder, batch.captions, device)
-        features = student(segment_frames(mixed), text_f, mask)
-        loss = F.mse_loss(features, target)
-        if cfg.timing_weight:
-            loss = loss + cfg.timing_weight * F.mse_loss(within_clip(features), within_clip(target))
-        return loss
+        return F.mse_loss(student(segment_frames(mixed), text_f, mask), target)
 
     return loss
 

@@ -64,7 +64,6 @@ class Recipe:
     ema_decay: float = 0.998  # averages about the last 500 steps
     ablation_steps1: int = 1200  # > 0 (both) also trains the no-[SUP] ablation from the same stage 0
     ablation_steps2: int = 4000
-    timing1: float = 0.0  # stage 1's extra weight on the features' within-clip part (StageConfig.timing_weight)
 
 
 def build_bank(count: int, seed: int, cfg: TinyConfig, codec: MelCodec) -> ClipBank:
@@ -167,8 +166,7 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
 
 
 def train_encoder(holistic: TinyNetworks, num_sup: int, source: BatchSource, texts: Texts, loop: LoopConfig,
-                  batch_size: int, out: Path, log: dict, name: str = "stage1",
-                  timing_weight: float = 0.0) -> TinyNetworks:
+                  batch_size: int, out: Path, log: dict, name: str = "stage1") -> TinyNetworks:
     """Stage 1: a TextSynch initialised from the holistic encoder, distilled on mixes (generator copied)."""
     selective = TinyNetworks(replace(holistic.cfg, num_sup_tokens=num_sup), selective=True)
     selective.video.vfeat_extractor.load_state_dict(holistic.video.vfeat_extractor.state_dict())
@@ -176,8 +174,7 @@ def train_encoder(holistic: TinyNetworks, num_sup: int, source: BatchSource, tex
     train_only(selective, selective.video.stage1_named_parameters())
     source = with_frozen_features(source, holistic.video.eval())
     _stage(name, selective, distillation_loss(holistic.video, selective.video, source, texts[0],
-                                              StageConfig(batch_size=batch_size, timing_weight=timing_weight)),
-           loop, out, log)
+                                              StageConfig(batch_size=batch_size)), loop, out, log)
     return selective
 
 
@@ -219,14 +216,13 @@ def run(recipe: Recipe, out: Path) -> dict:
                               fresh)
     save_networks(holistic, out / "holistic.safetensors", {"stages": "0"})
     selective = train_encoder(holistic, cfg.num_sup_tokens, bank, texts,
-                              loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log,
-                              timing_weight=recipe.timing1)
+                              loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log)
     train_generator(selective, bank, texts, loop_config(recipe, recipe.steps2, recipe.lr2), b, out, log)
     log["total_seconds"] = round(time.time() - started, 1)
     save_networks(selective, out / "selective.safetensors", {"stages": "0,1,2"})
     if recipe.ablation_steps1 and recipe.ablation_steps2:
         no_sup = train_encoder(holistic, 0, bank, texts, loop_config(recipe, recipe.ablation_steps1, recipe.lr1),
-                               b, out, log, name="no_sup_stage1", timing_weight=recipe.timing1)
+                               b, out, log, name="no_sup_stage1")
         train_generator(no_sup, bank, texts, loop_config(recipe, recipe.ablation_steps2, recipe.lr2), b, out, log,
                         name="no_sup_stage2")
         save_networks(no_sup, out / "no_sup.safetensors", {"stages": "0,1,2", "num_sup_tokens": "0"})
