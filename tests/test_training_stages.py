@@ -21,8 +21,8 @@ from otio_foley.synth.scenes import make_scene
 from otio_foley.training.data import ClipBank, to_float
 from otio_foley.training import tiny_recipe
 from otio_foley.training.loop import LoopConfig, step_generator, train
-from otio_foley.training.stages import (StageConfig, distillation_loss, holistic_loss, instant_nce,
-                                        selective_flow_loss)
+from otio_foley.training.stages import (CaptionContrast, StageConfig, distillation_loss, holistic_loss,
+                                        instant_nce, pretext_loss, selective_flow_loss)
 from otio_foley.training.tiny_recipe import build_bank, train_encoder, train_generator, train_holistic
 
 MINI = TinyConfig(frame_size=32, window_seconds=0.96, video_dim=32, video_depth=1, video_heads=2, hidden_dim=64,
@@ -164,6 +164,24 @@ def test_pretext_samples_its_own_source(bank: ClipBank, tmp_path: Path) -> None:
     train_holistic(stage0, TEXTS, LoopConfig(steps=2, lr=1e-3, warmup=1), 4, tmp_path, {}, bank, MINI,
                    pretext=LoopConfig(steps=3, lr=1e-3, warmup=1), pretext_source=pretext)
     assert (pretext.calls, stage0.calls) == (3, 2)
+
+
+def test_pretext_caption_contrast_trains_the_encoder_and_its_head(bank: ClipBank) -> None:
+    """With a caption weight the pretext's loss reads the captions: its gradient reaches the caption head and
+    the encoder, and a loss without the video-side text encoder is refused."""
+    networks = TinyNetworks(MINI, selective=False)
+    wrapper = tiny_recipe.Pretext(networks.video, MINI, contrast_weight=1.0, caption_weight=1.0)
+    embed = networks.video.vfeat_extractor.patch_embed_3d.proj.weight
+    grads = []
+    for caption in (None, wrapper.caption):
+        embed.grad = None
+        pretext_loss(wrapper.video, wrapper.head, networks.generator, bank, StageConfig(batch_size=4),
+                     wrapper.contrast, caption, TEXTS[0])(0, step_generator(0, 0)).backward()
+        grads.append(embed.grad.clone())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in wrapper.caption.parameters())
+    assert not torch.allclose(*grads)  # the caption term reaches the encoder
+    with pytest.raises(ValueError, match="text encoder"):
+        pretext_loss(wrapper.video, wrapper.head, networks.generator, bank, StageConfig(), caption=wrapper.caption)
 
 
 def test_cached_encoder_features_give_the_same_losses(stages, bank: ClipBank) -> None:
@@ -321,6 +339,25 @@ def test_instant_nce_rewards_a_tokens_own_instant() -> None:
     assert instant_nce(20.0 * same.float().expand(2, -1, -1), instants) < 1e-6
     shifted = 20.0 * same.roll(1, dims=1).float().expand(2, -1, -1)  # every token sure of the next instant
     assert instant_nce(shifted, instants) > 10
+
+
+def test_caption_contrast_rewards_a_clips_own_caption() -> None:
+    """With identity heads, features equal to their caption's mean token score near 0, a batch whose features
+    are shifted by one clip scores high, and identical captions all count as matches."""
+    head = CaptionContrast(4, 4, weight=1.0, dim=4)
+    with torch.no_grad():
+        for layer in (head.video, head.text):
+            layer.weight.copy_(torch.eye(4))
+            layer.bias.zero_()
+        head.log_scale.fill_(3.0)  # scale e³ ≈ 20 on cosine similarities
+    text = torch.eye(4)[:, None, :].expand(4, 2, 4)  # caption i: two tokens both equal to e_i
+    mask = torch.ones(4, 2, dtype=torch.bool)
+    captions = ["a", "b", "c", "d"]
+    own = torch.eye(4)[:, None, :].expand(4, 3, 4)  # clip i's features point at caption i
+    with torch.no_grad():
+        assert head(own, captions, text, mask) < 1e-6
+        assert head(own.roll(1, dims=0), captions, text, mask) > 10
+        assert head(own.roll(1, dims=0), ["a"] * 4, text, mask) < 1e-6
 
 
 def test_token_means_average_the_frames_each_token_encodes() -> None:

@@ -154,23 +154,54 @@ def instant_nce(logits: torch.Tensor, instants: torch.Tensor) -> torch.Tensor:
     return -log_p.masked_fill(~same, float("-inf")).logsumexp(-1).mean()
 
 
+class CaptionContrast(nn.Module):
+    """Stage 0 pretext head (not shipped): each clip's mean video feature must pick its own caption among the
+    batch's (symmetric InfoNCE; the caption is the text encoder's tokens averaged; equal captions count as
+    matches). Sound targets alone let the trunk drop what a caption names but the sound does not tell, such as
+    a colour, and stage 1's cross-attention can select a source only by what the trunk's tokens still carry."""
+
+    def __init__(self, video_dim: int, text_dim: int, weight: float, dim: int = 64) -> None:
+        super().__init__()
+        self.weight = weight  # of this term against the mel read-out's L2
+        self.video = nn.Linear(video_dim, dim)
+        self.text = nn.Linear(text_dim, dim)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
+
+    def forward(self, sync_f: torch.Tensor, captions: list[str], text_f: torch.Tensor,
+                text_mask: torch.Tensor) -> torch.Tensor:
+        """(B, N, video_dim) features, B captions and their (B, L, text_dim) tokens with mask → the loss."""
+        keep = text_mask[..., None].to(text_f.dtype)
+        t = F.normalize(self.text((text_f * keep).sum(1) / keep.sum(1)), dim=-1)
+        v = F.normalize(self.video(sync_f.mean(1)), dim=-1)
+        logits = self.log_scale.exp() * v @ t.T
+        ids = torch.tensor([captions.index(c) for c in captions])
+        return 0.5 * (instant_nce(logits[None], ids) + instant_nce(logits.T[None], ids))
+
+
 def pretext_loss(video: nn.Module, head: nn.Module, generator: FlowGenerator, source: BatchSource,
-                 cfg: StageConfig, contrast: TemporalContrast | None = None) -> LossFn:
+                 cfg: StageConfig, contrast: TemporalContrast | None = None,
+                 caption: CaptionContrast | None = None, text_encoder: TextEncoder | None = None) -> LossFn:
     """Stage 0, encoder step: predict the clip's normalised mel frames from its video features, placed on the
     latent frames by the generator's own `place_sync`. Forces the features to say what sounds when; with a
-    `contrast` head, also the within-clip timing term."""
+    `contrast` head, also the within-clip timing term; with a `caption` head (and the `text_encoder` it reads),
+    the clip-caption match."""
     device = _device(video)
+    if caption is not None and text_encoder is None:
+        raise ValueError("the caption contrast needs a text encoder")
 
     def loss(step: int, g: torch.Generator) -> torch.Tensor:
         batch = source.sample(g, cfg.batch_size)
         target = generator.normalize(batch.latents.to(device))
         segments = segment_frames(batch.frames.to(device))
         sync_f = video(segments)
-        mel = F.mse_loss(head(generator.place_sync(sync_f, target.shape[1])), target)
-        if contrast is None:
-            return mel
-        audio = token_means(target, segments.shape[1], generator.config.latent_rate)
-        return mel + contrast.weight * contrast(sync_f, audio)
+        loss = F.mse_loss(head(generator.place_sync(sync_f, target.shape[1])), target)
+        if contrast is not None:
+            audio = token_means(target, segments.shape[1], generator.config.latent_rate)
+            loss = loss + contrast.weight * contrast(sync_f, audio)
+        if caption is not None:
+            loss = loss + caption.weight * caption(sync_f, batch.captions,
+                                                   *_text(text_encoder, batch.captions, device))
+        return loss
 
     return loss
 

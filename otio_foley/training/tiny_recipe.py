@@ -28,14 +28,15 @@ from torch import nn
 
 from otio_foley.models.mel_codec import MelCodec
 from otio_foley.models.synchformer import segment_frames
+from otio_foley.models.text_encoders import MiniLMEncoder
 from otio_foley.models.tiny import TinyConfig, TinyNetworks, save_networks, set_null_text, text_encoders
 from otio_foley.synth.scenes import make_scene
 from otio_foley.training.data import BatchSource, ClipBank, DatasetSource
 from otio_foley.training.datasets import SyntheticScenes
 from otio_foley.training.loop import LoopConfig, train
-from otio_foley.training.stages import (StageConfig, TextEncoder, distillation_loss, generator_trainables,
-                                        TemporalContrast, holistic_loss, pretext_loss, selective_flow_loss,
-                                        train_only)
+from otio_foley.training.stages import (CaptionContrast, StageConfig, TextEncoder, distillation_loss,
+                                        generator_trainables, TemporalContrast, holistic_loss, pretext_loss,
+                                        selective_flow_loss, train_only)
 
 Texts = tuple[TextEncoder, TextEncoder]  # (video-side with mask, generator-side fixed length)
 
@@ -52,6 +53,8 @@ class Recipe:
     # > 0: the pretext adds the within-clip temporal contrast at this weight. With 8×8 patches, weight 1 is what
     # made the encoder carry timing (the model card's gate table); at 16×16 patches the contrast stays at chance
     pretext_contrast: float = 1.0
+    # > 0: the pretext adds the clip-caption contrast at this weight, so the trunk keeps what captions name
+    pretext_caption: float = 0.0
     video_patch: int = 8  # the video encoder's patch side in pixels (16: a quarter of the tokens, half the time)
     steps0: int = 4500
     steps1: int = 1200
@@ -124,22 +127,27 @@ def with_frozen_features(source: BatchSource, video: nn.Module) -> BatchSource:
 
 class Pretext(nn.Module):
     """Stage 0's encoder step trains these: the plain video encoder, a linear mel read-out and, with a
-    `contrast_weight`, the temporal contrast head (the heads are not shipped)."""
+    `contrast_weight`, the temporal contrast head, with a `caption_weight` the caption contrast head (the heads
+    are not shipped)."""
 
-    def __init__(self, video: nn.Module, cfg: TinyConfig, contrast_weight: float = 0.0) -> None:
+    def __init__(self, video: nn.Module, cfg: TinyConfig, contrast_weight: float = 0.0,
+                 caption_weight: float = 0.0) -> None:
         super().__init__()
         self.video = video
         self.head = nn.Linear(cfg.video_dim, cfg.codec.n_mels)
         self.contrast = (TemporalContrast(cfg.video_dim, cfg.codec.n_mels, contrast_weight) if contrast_weight
                          else None)
+        self.caption = (CaptionContrast(cfg.video_dim, MiniLMEncoder.dim, caption_weight) if caption_weight
+                        else None)
 
 
 def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_size: int, out: Path,
                    log: dict, stats: ClipBank | None = None, cfg: TinyConfig = TinyConfig(),
                    pretext: LoopConfig | None = None, contrast_weight: float = 0.0,
-                   pretext_source: BatchSource | None = None) -> TinyNetworks:
+                   pretext_source: BatchSource | None = None, caption_weight: float = 0.0) -> TinyNetworks:
     """Stage 0, from scratch (latent statistics from `stats`): with a `pretext` loop, the plain video encoder
-    learns the mel read-out (plus the temporal contrast at `contrast_weight`) first and is then frozen while the
+    learns the mel read-out (plus the temporal contrast at `contrast_weight` and the caption contrast at
+    `caption_weight`, on the video-side text encoder) first and is then frozen while the
     generator learns ("stage0_encoder", "stage0"; the pretext samples `pretext_source`, by default `source`);
     without one, encoder and generator train end to end. The latent statistics never train."""
     holistic = TinyNetworks(cfg, selective=False)
@@ -150,11 +158,12 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
     trainable = list(generator_trainables(holistic.generator))
     video = [(n, p) for n, p in holistic.video.named_parameters() if p.requires_grad]  # not the unused 2-D embed
     if pretext is not None and pretext.steps:
-        wrapper = Pretext(holistic.video, cfg, contrast_weight)
+        wrapper = Pretext(holistic.video, cfg, contrast_weight, caption_weight)
         heads = [(n, p) for n, p in wrapper.named_parameters() if not n.startswith("video.")]
         train_only(wrapper, [*video, *heads])
         _stage("stage0_encoder", wrapper, pretext_loss(wrapper.video, wrapper.head, holistic.generator,
-                                                       pretext_source or source, stage, wrapper.contrast),
+                                                       pretext_source or source, stage, wrapper.contrast,
+                                                       wrapper.caption, texts[0]),
                pretext, out, log)
         source = with_frozen_features(source, holistic.video)
     else:
@@ -213,7 +222,7 @@ def run(recipe: Recipe, out: Path) -> dict:
 
     holistic = train_holistic(bank, texts, loop_config(recipe, recipe.steps0, recipe.lr0), b, out, log, bank, cfg,
                               loop_config(recipe, recipe.pretext_steps, recipe.lr_pretext), recipe.pretext_contrast,
-                              fresh)
+                              fresh, recipe.pretext_caption)
     save_networks(holistic, out / "holistic.safetensors", {"stages": "0"})
     selective = train_encoder(holistic, cfg.num_sup_tokens, bank, texts,
                               loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log)
