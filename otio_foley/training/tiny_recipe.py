@@ -55,7 +55,7 @@ class Recipe:
     pretext_contrast: float = 1.0
     # > 0: the pretext adds the clip-caption contrast at this weight, so the trunk keeps what captions name. At 1
     # TextSynch learns to choose by colour (intra-class leakage 0.525 -> 0.465) but inter-class envelope correlation
-    # falls 0.474 -> 0.379 (the model card), so it is off
+    # falls 0.474 -> 0.379; at 0.3 likewise (the model card), so it is off
     pretext_caption: float = 0.0
     video_patch: int = 8  # the video encoder's patch side in pixels (16: a quarter of the tokens, half the time)
     steps0: int = 4500
