@@ -96,8 +96,30 @@ def linear_probe(x: torch.Tensor, y: torch.Tensor, fit: int, classes: int) -> fl
         return float((layer(x[fit:]).argmax(1) == y[fit:]).float().mean())
 
 
+def trunk_weights(networks: TinyNetworks) -> dict[str, torch.Tensor]:
+    """The ViT trunk's weights (the spatial pooling, which stage 1 tunes, is not part of it)."""
+    return {k: v for k, v in networks.video.vfeat_extractor.state_dict().items()
+            if not k.startswith("spatial_attn_agg.")}
+
+
+def distinct_trunks(files: dict[str, TinyNetworks]) -> dict[str, TinyNetworks]:
+    """One file per distinct trunk: stage 1 and 2 leave the trunk as stage 0 made it, so a run's files share it."""
+    kept: dict[str, TinyNetworks] = {}
+    for label, networks in files.items():
+        weights = trunk_weights(networks)
+        same = next((other for other, seen in kept.items()
+                     if all(torch.equal(v, trunk_weights(seen)[k]) for k, v in weights.items())), None)
+        if same is None:
+            kept[label] = networks
+        else:
+            print(f"  {label}: the same trunk as {same}")
+    return kept
+
+
 def colour_probe(files: dict[str, TinyNetworks], clips: int) -> None:
     names = list(COLOURS)
+    print(f"colour of the source from the trunk tokens in its box ({clips} clips, chance {1 / len(names):.2f}):")
+    files = distinct_trunks(files)
     features: dict[str, list[torch.Tensor]] = {label: [] for label in files}
     colours = []
     cfg = next(iter(files.values())).cfg
@@ -112,7 +134,6 @@ def colour_probe(files: dict[str, TinyNetworks], clips: int) -> None:
                 trunk = networks.video.vfeat_extractor.encode_segments(segments, 8)[0]
             features[label].append(box_tokens(trunk, scene.boxes[name], networks.cfg.video_patch))
     y = torch.tensor(colours)
-    print(f"colour of the source from the trunk tokens in its box ({clips} clips, chance {1 / len(names):.2f}):")
     for label, rows in features.items():
         print(f"  {label:34s} {linear_probe(torch.stack(rows), y, 2 * clips // 3, len(names)):.3f}")
 
