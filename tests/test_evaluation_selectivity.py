@@ -12,7 +12,7 @@ from otio_foley.evaluation.classifier import LABELS, ClassifierConfig, load_clas
 from otio_foley.evaluation.metrics import (envelope_correlation, frechet_distance, kernel_distance, leakage,
                                            onset_f1, onsets)
 from otio_foley.evaluation.selectivity import (ModelResult, PairScore, Report, make_pairs, paired_difference,
-                                              run_benchmark)
+                                              per_class, run_benchmark)
 from otio_foley.synth.scenes import CLASSES, EVAL_SEED_BASE, make_scene
 
 SR = 16000
@@ -161,6 +161,29 @@ def test_report_lists_paired_differences_against_the_first_model():
     assert list(paired) == ["b"] and paired["b"]["inter"]["leakage"][0] == pytest.approx(0.1)
     assert "| b | +0.000 ± 0.000 | +0.100 ± " in report.markdown()
     assert json.loads(json.dumps(report.to_json()))["paired"]["b"]["inter"]["accuracy"] == [0.0, 0.0, 4]
+
+
+def test_per_class_breakdown_shows_where_misses_concentrate():
+    """Per target class: pair counts, metric means, and what the classifier heard instead."""
+    rows = [PairScore(f"inter_{i:04d}", "inter", kind, heard, 0.5, leak, f1, 0.5)
+            for i, (kind, heard, leak, f1) in enumerate([("ball", "ball", 0.1, 1.0), ("ball", "ball", 0.3, 0.5),
+                                                          ("bell", "drum", 0.2, 0.0), ("bell", "drum", 0.2, 0.5),
+                                                          ("bell", "bell", 0.2, 1.0), ("bell", "rain", 0.2, 0.5)])]
+    model = ModelResult("m", "model", {"inter": {}}, rows)
+    table = per_class(model, "inter")
+    assert list(table) == ["ball", "bell"]  # in CLASSES order
+    assert table["ball"] == {"pairs": 2, "heard_instead": {}, "accuracy": 1.0, "leakage": pytest.approx(0.2),
+                             "onset_f1": 0.75, "envelope_corr": 0.5}
+    assert table["bell"]["accuracy"] == 0.25 and table["bell"]["heard_instead"] == {"drum": 2, "rain": 1}
+    assert per_class(model, "intra") == {}
+    report = Report({"description": "d", "pairs_per_subset": 6, "duration": 2.0, "steps": 1, "cfg": 1.0,
+                     "negative": True}, [ModelResult("target stem", "reference", {"inter": {}}, []), model])
+    assert "| m | 1.00 / 0.750 | 0.25 (drum 2, rain 1) / 0.500 |" in report.markdown()
+    assert json.loads(json.dumps(report.to_json()))["per_class"]["m"]["inter"]["bell"]["heard_instead"]["drum"] == 2
+    # dict rows of the real benchmark may lack the classifier's fields: no accuracy, no "heard instead"
+    real = ModelResult("r", "model", {"inter": {}}, [{"name": "inter_0000", "subset": "inter", "target_kind": "dog",
+                                                     "onset_f1": 0.5}])
+    assert per_class(real, "inter") == {"dog": {"pairs": 1, "heard_instead": {}, "onset_f1": 0.5}}
 
 
 def test_benchmark_drives_a_real_selva_pipeline():
