@@ -198,12 +198,11 @@ class SpatialPooling(nn.Module):
         self.norm1 = nn.LayerNorm(dim, eps=VIT_NORM_EPS)
         self.norm2 = nn.LayerNorm(dim, eps=VIT_NORM_EPS)
 
-    def forward(self, tokens: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, P, D) → (N, D); with `keep` (N, P) bool, the query reads only those tokens (and itself)."""
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(N, P, D) → (N, D)."""
         x = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
         h = self.norm1(x)
-        ignore = None if keep is None else F.pad(~keep, (1, 0), value=False)
-        cls = x[:, :1] + self.self_attn(h[:, :1], h, h, key_padding_mask=ignore, need_weights=False)[0]
+        cls = x[:, :1] + self.self_attn(h[:, :1], h, h, need_weights=False)[0]
         cls = cls + self.linear2(F.gelu(self.linear1(self.norm2(cls))))
         return cls[:, 0]
 
@@ -257,12 +256,9 @@ class VideoViT(nn.Module):
         x = self.norm(x[:, 1:])
         return x.unflatten(1, (self.cfg.temporal_tokens, self.cfg.spatial_tokens))
 
-    def pool(self, tokens: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, t, h·w, D) → (N, t, D): one token per temporal slot; with `keep` (N, h·w) bool, pooled from
-        those positions only (a region of the frame; the trunk before it has still seen the whole frame)."""
-        if keep is not None:
-            keep = keep.repeat_interleave(tokens.shape[1], dim=0)
-        return self.spatial_attn_agg(tokens.flatten(0, 1), keep).unflatten(0, tokens.shape[:2])
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(N, t, h·w, D) → (N, t, D): one token per temporal slot."""
+        return self.spatial_attn_agg(tokens.flatten(0, 1)).unflatten(0, tokens.shape[:2])
 
     def encode_segments(self, segments: torch.Tensor, chunk: int) -> torch.Tensor:
         """(B, S, F, 3, H, W) → (B, S, t, h·w, D), at most `chunk` segments through the ViT at once."""

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from otio_foley.synth.mixing import MixConfig, Mixed, draw_share, mix_batch, side_by_side, target_tokens
+from otio_foley.synth.mixing import MixConfig, draw_share, mix_batch, side_by_side
 
 
 def flat_clips(values: list[float], size: int = 32, t: int = 2) -> torch.Tensor:
@@ -61,16 +61,3 @@ def test_draw_share_rules():
     assert min(draws) == pytest.approx(0.05) and max(draws) == pytest.approx(0.95)
     with pytest.raises(ValueError):
         MixConfig(share=None, alpha=0.0)
-
-
-def test_target_tokens_cover_the_targets_side():
-    """Patch columns whose centre lies in the target's part of the frame, on every row; all of an unmixed clip."""
-    frames = flat_clips([0.1, 0.2, 0.3])
-    mixed = mix_batch(frames, MixConfig(share=0.3), np.random.default_rng(0))  # target left, 9 px of 32
-    keep = target_tokens(mixed, patch=8).view(3, 4, 4)
-    assert keep.shape == (3, 4, 4) and torch.equal(keep[:, :, 0], torch.ones(3, 4, dtype=torch.bool))
-    assert not keep[:, :, 1:].any()  # the column centred at 12 px shows the partner
-    right = Mixed(frames, torch.tensor([0.3, 0.5, 1.0]), torch.tensor([False, False, True]),
-                  torch.tensor([True, True, False]))
-    columns = target_tokens(right, patch=8).view(3, 4, 4)[:, 0].int().tolist()
-    assert columns == [[0, 0, 0, 1], [0, 0, 1, 1], [1, 1, 1, 1]]  # left widths 22 and 16 px; not mixed

@@ -21,9 +21,8 @@ from otio_foley.synth.scenes import make_scene
 from otio_foley.training.data import ClipBank, to_float
 from otio_foley.training import tiny_recipe
 from otio_foley.training.loop import LoopConfig, step_generator, train
-from otio_foley.synth.mixing import MixConfig, mix_batch, target_tokens
 from otio_foley.training.stages import (CaptionContrast, StageConfig, distillation_loss, holistic_loss,
-                                        instant_nce, local_features, pretext_loss, selective_flow_loss)
+                                        instant_nce, pretext_loss, selective_flow_loss)
 from otio_foley.training.tiny_recipe import build_bank, train_encoder, train_generator, train_holistic
 
 MINI = TinyConfig(frame_size=32, window_seconds=0.96, video_dim=32, video_depth=1, video_heads=2, hidden_dim=64,
@@ -183,35 +182,6 @@ def test_pretext_caption_contrast_trains_the_encoder_and_its_head(bank: ClipBank
     assert not torch.allclose(*grads)  # the caption term reaches the encoder
     with pytest.raises(ValueError, match="text encoder"):
         pretext_loss(wrapper.video, wrapper.head, networks.generator, bank, StageConfig(), caption=wrapper.caption)
-
-
-def test_local_pretext_reads_the_target_side_of_a_mix(bank: ClipBank) -> None:
-    """With `local`, the encoder sees the side-by-side frames, its features are pooled from the target's tokens
-    and the read-out's answer is still the target's own sound."""
-    networks = TinyNetworks(MINI, selective=False)
-    tiny_recipe.set_latent_stats(networks, bank)
-    wrapper = tiny_recipe.Pretext(networks.video, MINI)
-    halves = MixConfig()  # every item mixed, half and half, target left: no draw changes the layout
-    with torch.no_grad():
-        value = pretext_loss(wrapper.video, wrapper.head, networks.generator, bank, StageConfig(batch_size=4),
-                             local=halves)(0, step_generator(0, 0))
-        batch = bank.sample(step_generator(0, 0), 4)
-        mixed = mix_batch(batch.frames, halves, np.random.default_rng(0))
-        target = networks.generator.normalize(batch.latents)
-
-        def read_out(features: torch.Tensor) -> torch.Tensor:
-            return torch.nn.functional.mse_loss(wrapper.head(networks.generator.place_sync(features,
-                                                                                            target.shape[1])), target)
-
-        segments = segment_frames(mixed.frames)
-        expected = read_out(local_features(wrapper.video, segments, target_tokens(mixed, MINI.video_patch)))
-        whole_mix = read_out(wrapper.video(segments))
-    assert torch.allclose(value, expected, atol=1e-6) and not torch.allclose(value, whole_mix, atol=1e-4)
-
-
-def test_the_recipe_mixes_the_local_pretext_at_its_rate() -> None:
-    assert tiny_recipe.pretext_mixing(tiny_recipe.Recipe()) is None
-    assert tiny_recipe.pretext_mixing(tiny_recipe.Recipe(pretext_local=0.5)) == replace(StageConfig().mix, prob=0.5)
 
 
 def test_cached_encoder_features_give_the_same_losses(stages, bank: ClipBank) -> None:

@@ -154,19 +154,6 @@ def test_masked_tokens_are_ignored_and_float_masks_act_as_bool() -> None:
         torch.testing.assert_close(model.condition(trunk, text_f, mask.float()), ref)
 
 
-def test_pooling_a_region_reads_only_its_tokens() -> None:
-    """`keep` pools from the kept positions alone: the same result as pooling just those tokens."""
-    vit = Synchformer(SMALL_VIDEO).vfeat_extractor
-    with torch.no_grad():
-        tokens = vit.trunk(random_segments(2, 16)[:, 0])
-        keep = torch.zeros(2, tokens.shape[2], dtype=torch.bool)
-        keep[:, [0, 2]] = True  # the left column of a 2×2 grid
-        region = vit.pool(tokens, keep)
-        torch.testing.assert_close(region, vit.pool(tokens[:, :, [0, 2]]))
-        torch.testing.assert_close(vit.pool(tokens, torch.ones_like(keep)), vit.pool(tokens))
-    assert (region - vit.pool(tokens)).abs().max() > 1e-3
-
-
 def test_prompt_with_no_visible_token_is_refused() -> None:
     model = small_textsynch(num_sup_tokens=0)
     text_f, mask = random_text(1)

@@ -98,14 +98,3 @@ def mix_batch(frames: torch.Tensor, config: MixConfig, rng: np.random.Generator,
         lefts.append(left)
         mixed.append(mix)
     return Mixed(torch.stack(out), torch.tensor(shares), torch.tensor(lefts), torch.tensor(mixed))
-
-
-def target_tokens(mixed: Mixed, patch: int) -> torch.Tensor:
-    """(B, (S/patch)²) bool: the patch tokens (row-major, as the video encoder orders them) whose centre lies
-    in the target's part of each mixed frame; every token of an unmixed item."""
-    size = mixed.frames.shape[-1]
-    centres = torch.arange(size // patch, dtype=torch.float64) * patch + patch / 2
-    left_share = torch.where(mixed.target_left, mixed.share.double(), 1.0 - mixed.share.double())
-    width = (left_share * size).floor()[:, None]  # the left clip's width, as `side_by_side` cuts it
-    columns = torch.where(mixed.target_left[:, None], centres < width, centres >= width)
-    return columns.repeat(1, size // patch)

@@ -30,8 +30,8 @@ from torch import nn
 from otio_foley.models.flow_matching import flow_loss, interpolate, logit_normal_t
 from otio_foley.models.generator import FlowGenerator
 from otio_foley.models.sequence import SYNC_TOKENS_PER_SEGMENT, token_instants, token_means
-from otio_foley.models.synchformer import Synchformer, segment_frames
-from otio_foley.synth.mixing import MixConfig, Mixed, mix_batch, target_tokens
+from otio_foley.models.synchformer import segment_frames
+from otio_foley.synth.mixing import MixConfig, mix_batch
 from otio_foley.training.data import BatchSource
 from otio_foley.training.loop import LossFn
 
@@ -93,13 +93,10 @@ def flow_matching_loss(generator: FlowGenerator, latents: torch.Tensor, sync_f: 
     return flow_loss(v, x0, x1).mean()
 
 
-def mixed_batch(frames: torch.Tensor, g: torch.Generator, mix: MixConfig) -> Mixed:
-    """The side-by-side augmentation, its draws seeded from the step's generator."""
-    return mix_batch(frames, mix, np.random.default_rng(int(torch.randint(2**62, (1,), generator=g))))
-
-
 def mixed_frames(frames: torch.Tensor, g: torch.Generator, mix: MixConfig) -> torch.Tensor:
-    return mixed_batch(frames, g, mix).frames
+    """The side-by-side augmentation, its draws seeded from the step's generator."""
+    rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=g)))
+    return mix_batch(frames, mix, rng).frames
 
 
 def _device(module: nn.Module) -> torch.device:
@@ -181,25 +178,13 @@ class CaptionContrast(nn.Module):
         return 0.5 * (instant_nce(logits[None], ids) + instant_nce(logits.T[None], ids))
 
 
-def local_features(video: Synchformer, segments: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """(B, S, F, 3, H, W) segments → (B, S·t, D) sync features pooled from the `keep` (B, h·w) tokens only."""
-    vit = video.vfeat_extractor
-    tokens = vit.trunk(segments.flatten(0, 1))
-    pooled = vit.pool(tokens, keep.to(tokens.device).repeat_interleave(segments.shape[1], dim=0))
-    return pooled.unflatten(0, segments.shape[:2]).flatten(1, 2)
-
-
-def pretext_loss(video: Synchformer, head: nn.Module, generator: FlowGenerator, source: BatchSource,
+def pretext_loss(video: nn.Module, head: nn.Module, generator: FlowGenerator, source: BatchSource,
                  cfg: StageConfig, contrast: TemporalContrast | None = None,
-                 caption: CaptionContrast | None = None, text_encoder: TextEncoder | None = None,
-                 local: MixConfig | None = None) -> LossFn:
+                 caption: CaptionContrast | None = None, text_encoder: TextEncoder | None = None) -> LossFn:
     """Stage 0, encoder step: predict the clip's normalised mel frames from its video features, placed on the
     latent frames by the generator's own `place_sync`. Forces the features to say what sounds when; with a
     `contrast` head, also the within-clip timing term; with a `caption` head (and the `text_encoder` it reads),
-    the clip-caption match. With `local`, items are mixed side by side as it says and their features are pooled
-    from the target's side only, the target's own sound still the answer: the trunk's space attention sees
-    both sides, so this teaches it to keep each side's tokens about that side's source (what stage 1's
-    selection can then pick) rather than let the other side's motion into them."""
+    the clip-caption match."""
     device = _device(video)
     if caption is not None and text_encoder is None:
         raise ValueError("the caption contrast needs a text encoder")
@@ -207,12 +192,8 @@ def pretext_loss(video: Synchformer, head: nn.Module, generator: FlowGenerator, 
     def loss(step: int, g: torch.Generator) -> torch.Tensor:
         batch = source.sample(g, cfg.batch_size)
         target = generator.normalize(batch.latents.to(device))
-        frames = batch.frames.to(device)
-        if local is not None:
-            mixed = mixed_batch(frames, g, local)
-            frames, keep = mixed.frames, target_tokens(mixed, video.cfg.patch_size)
-        segments = segment_frames(frames)
-        sync_f = video(segments) if local is None else local_features(video, segments, keep)
+        segments = segment_frames(batch.frames.to(device))
+        sync_f = video(segments)
         loss = F.mse_loss(head(generator.place_sync(sync_f, target.shape[1])), target)
         if contrast is not None:
             audio = token_means(target, segments.shape[1], generator.config.latent_rate)

@@ -30,7 +30,6 @@ from otio_foley.models.mel_codec import MelCodec
 from otio_foley.models.synchformer import segment_frames
 from otio_foley.models.text_encoders import MiniLMEncoder
 from otio_foley.models.tiny import TinyConfig, TinyNetworks, save_networks, set_null_text, text_encoders
-from otio_foley.synth.mixing import MixConfig
 from otio_foley.synth.scenes import make_scene
 from otio_foley.training.data import BatchSource, ClipBank, DatasetSource
 from otio_foley.training.datasets import SyntheticScenes
@@ -58,9 +57,6 @@ class Recipe:
     # TextSynch learns to choose by colour (intra-class leakage 0.525 -> 0.465) but inter-class envelope correlation
     # falls 0.474 -> 0.379; at 0.3 likewise (the model card), so it is off
     pretext_caption: float = 0.0
-    # > 0: this share of pretext items are shown side by side (stage 1's widths and sides) and read out from the
-    # target side's tokens only, so the frozen trunk keeps each side's timing apart from the other side's motion
-    pretext_local: float = 0.0
     video_patch: int = 8  # the video encoder's patch side in pixels (16: a quarter of the tokens, half the time)
     steps0: int = 4500
     steps1: int = 1200
@@ -93,11 +89,6 @@ def scene_source(pool: int, seed: int, cfg: TinyConfig, codec: MelCodec) -> Data
     """Fresh single-source scenes: training seeds seed*pool … (seed+1)*pool - 1, drawn per batch."""
     scenes = SyntheticScenes(pool, size=cfg.frame_size, duration=cfg.window_seconds, first_seed=seed * pool)
     return DatasetSource(scenes, codec.encode)
-
-
-def pretext_mixing(recipe: Recipe) -> MixConfig | None:
-    """Stage 1's mixing (drawn widths, random side) at the pretext's own rate, or none."""
-    return replace(MixConfig.training(), prob=recipe.pretext_local) if recipe.pretext_local > 0 else None
 
 
 def set_latent_stats(networks: TinyNetworks, bank: ClipBank) -> None:
@@ -155,12 +146,10 @@ class Pretext(nn.Module):
 def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_size: int, out: Path,
                    log: dict, stats: ClipBank | None = None, cfg: TinyConfig = TinyConfig(),
                    pretext: LoopConfig | None = None, contrast_weight: float = 0.0,
-                   pretext_source: BatchSource | None = None, caption_weight: float = 0.0,
-                   pretext_local: MixConfig | None = None) -> TinyNetworks:
+                   pretext_source: BatchSource | None = None, caption_weight: float = 0.0) -> TinyNetworks:
     """Stage 0, from scratch (latent statistics from `stats`): with a `pretext` loop, the plain video encoder
     learns the mel read-out (plus the temporal contrast at `contrast_weight` and the caption contrast at
-    `caption_weight`, on the video-side text encoder; on mixes read from the target's side as `pretext_local`
-    says) first and is then frozen while the
+    `caption_weight`, on the video-side text encoder) first and is then frozen while the
     generator learns ("stage0_encoder", "stage0"; the pretext samples `pretext_source`, by default `source`);
     without one, encoder and generator train end to end. The latent statistics never train."""
     holistic = TinyNetworks(cfg, selective=False)
@@ -176,7 +165,7 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
         train_only(wrapper, [*video, *heads])
         _stage("stage0_encoder", wrapper, pretext_loss(wrapper.video, wrapper.head, holistic.generator,
                                                        pretext_source or source, stage, wrapper.contrast,
-                                                       wrapper.caption, texts[0], pretext_local),
+                                                       wrapper.caption, texts[0]),
                pretext, out, log)
         source = with_frozen_features(source, holistic.video)
     else:
@@ -235,7 +224,7 @@ def run(recipe: Recipe, out: Path) -> dict:
 
     holistic = train_holistic(bank, texts, loop_config(recipe, recipe.steps0, recipe.lr0), b, out, log, bank, cfg,
                               loop_config(recipe, recipe.pretext_steps, recipe.lr_pretext), recipe.pretext_contrast,
-                              fresh, recipe.pretext_caption, pretext_mixing(recipe))
+                              fresh, recipe.pretext_caption)
     save_networks(holistic, out / "holistic.safetensors", {"stages": "0"})
     selective = train_encoder(holistic, cfg.num_sup_tokens, bank, texts,
                               loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log)
