@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -180,6 +180,8 @@ def test_per_class_breakdown_shows_where_misses_concentrate():
                      "negative": True}, [ModelResult("target stem", "reference", {"inter": {}}, []), model])
     assert "| m | 1.00 / 0.750 | 0.25 (drum 2, rain 1) / 0.500 |" in report.markdown()
     assert json.loads(json.dumps(report.to_json()))["per_class"]["m"]["inter"]["bell"]["heard_instead"]["drum"] == 2
+    alone = ModelResult("s", "model", {"single": {}}, [replace(rows[0], subset="single")])  # benchmarks/single_clips
+    assert "Per target class, single:" in Report(report.protocol, [alone]).markdown()
     # dict rows of the real benchmark may lack the classifier's fields: no accuracy, no "heard instead"
     real = ModelResult("r", "model", {"inter": {}}, [{"name": "inter_0000", "subset": "inter", "target_kind": "dog",
                                                      "onset_f1": 0.5}])

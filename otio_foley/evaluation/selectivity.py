@@ -264,7 +264,7 @@ class Report:
         """Accuracy and onset F1 per target class, one table per subset, with the classes heard instead."""
         tables = self.per_class()
         parts = []
-        for subset in SUBSETS:
+        for subset in dict.fromkeys([*SUBSETS, *(s for t in tables.values() for s in t)]):
             rows = {label: t[subset] for label, t in tables.items() if t.get(subset)}
             kinds = list(dict.fromkeys(k for t in rows.values() for k in t))
             if not rows or not any("accuracy" in c or "onset_f1" in c for t in rows.values() for c in t.values()):
