@@ -241,21 +241,20 @@ def _bell(rng, colour, accent, duration, sr, fps) -> _Source:
     rod, amplitude = rng.uniform(0.45, 0.6), rng.uniform(0.35, 0.6)
     period, phi = rng.uniform(0.8, 1.6), rng.uniform(0, 2 * np.pi)
     py, px = 0.1, 0.5
-    r = rng.uniform(0.09, 0.15)  # a bigger bell rings lower: the pitch is what its size shows
 
     def draw_(canvas, t, g):
         theta = amplitude * np.sin(2 * np.pi * t / period + phi)
         ey, ex = py + rod * np.cos(theta), px + rod * np.sin(theta)
         draw.paint(canvas, draw.rect(g, 0.05, 0.2, 0.1, 0.8), accent)
         draw.paint(canvas, draw.segment(g, py, px, ey, ex, 0.03), accent)
-        draw.paint(canvas, draw.disc(g, ey, ex, r), colour)
-        draw.paint(canvas, draw.disc(g, ey + 0.9 * r * np.cos(theta), ex + 0.9 * r * np.sin(theta), 0.03), accent)
+        draw.paint(canvas, draw.disc(g, ey, ex, 0.11), colour)
+        draw.paint(canvas, draw.disc(g, ey + 0.1 * np.cos(theta), ex + 0.1 * np.sin(theta), 0.03), accent)
 
     # The bell rings at each extreme of the swing, where the angular speed is zero.
     k = np.arange(-2, int(2 * duration / period) + 3)
     events = (np.pi / 2 + k * np.pi - phi) * period / (2 * np.pi)
     events = [float(e) for e in events if 0 <= e < duration]
-    f0 = 63.0 / r  # 420-700 Hz
+    f0 = rng.uniform(420, 700)
     ring = sound.decay_tone(sr, f0 * np.array([1.0, 1.5, 2.0, 2.74, 3.76]), [1.0, 0.5, 0.6, 0.3, 0.2],
                             rng.uniform(0.25, 0.45))
     audio = np.zeros(int(round(duration * sr)), np.float32)
