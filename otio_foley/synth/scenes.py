@@ -254,7 +254,7 @@ def _bell(rng, colour, accent, duration, sr, fps) -> _Source:
     k = np.arange(-2, int(2 * duration / period) + 3)
     events = (np.pi / 2 + k * np.pi - phi) * period / (2 * np.pi)
     events = [float(e) for e in events if 0 <= e < duration]
-    f0 = 700.0 - 350.0 * (period - 0.8)  # a shorter swing (a smaller bell) rings higher: 0.8-1.6 s -> 700-420 Hz
+    f0 = rng.uniform(420, 700)
     ring = sound.decay_tone(sr, f0 * np.array([1.0, 1.5, 2.0, 2.74, 3.76]), [1.0, 0.5, 0.6, 0.3, 0.2],
                             rng.uniform(0.25, 0.45))
     audio = np.zeros(int(round(duration * sr)), np.float32)
