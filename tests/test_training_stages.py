@@ -180,6 +180,14 @@ def test_pretext_caption_contrast_trains_the_encoder_and_its_head(bank: ClipBank
         grads.append(embed.grad.clone())
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in wrapper.caption.parameters())
     assert not torch.allclose(*grads)  # the caption term reaches the encoder
+    late = pretext_loss(wrapper.video, wrapper.head, networks.generator, bank, StageConfig(batch_size=4),
+                        wrapper.contrast, wrapper.caption, TEXTS[0], caption_from=5)
+    plain = pretext_loss(wrapper.video, wrapper.head, networks.generator, bank, StageConfig(batch_size=4),
+                         wrapper.contrast)
+    with torch.no_grad():
+        for step, joined in ((4, False), (5, True)):  # the caption term starts at `caption_from`
+            same = torch.equal(late(step, step_generator(0, step)), plain(step, step_generator(0, step)))
+            assert same != joined
     with pytest.raises(ValueError, match="text encoder"):
         pretext_loss(wrapper.video, wrapper.head, networks.generator, bank, StageConfig(), caption=wrapper.caption)
 

@@ -180,11 +180,12 @@ class CaptionContrast(nn.Module):
 
 def pretext_loss(video: nn.Module, head: nn.Module, generator: FlowGenerator, source: BatchSource,
                  cfg: StageConfig, contrast: TemporalContrast | None = None,
-                 caption: CaptionContrast | None = None, text_encoder: TextEncoder | None = None) -> LossFn:
+                 caption: CaptionContrast | None = None, text_encoder: TextEncoder | None = None,
+                 caption_from: int = 0) -> LossFn:
     """Stage 0, encoder step: predict the clip's normalised mel frames from its video features, placed on the
     latent frames by the generator's own `place_sync`. Forces the features to say what sounds when; with a
     `contrast` head, also the within-clip timing term; with a `caption` head (and the `text_encoder` it reads),
-    the clip-caption match."""
+    the clip-caption match from step `caption_from` on (once the sound terms have shaped the timing)."""
     device = _device(video)
     if caption is not None and text_encoder is None:
         raise ValueError("the caption contrast needs a text encoder")
@@ -198,7 +199,7 @@ def pretext_loss(video: nn.Module, head: nn.Module, generator: FlowGenerator, so
         if contrast is not None:
             audio = token_means(target, segments.shape[1], generator.config.latent_rate)
             loss = loss + contrast.weight * contrast(sync_f, audio)
-        if caption is not None:
+        if caption is not None and step >= caption_from:
             loss = loss + caption.weight * caption(sync_f, batch.captions,
                                                    *_text(text_encoder, batch.captions, device))
         return loss
