@@ -104,16 +104,16 @@ def trunk_weights(networks: TinyNetworks) -> dict[str, torch.Tensor]:
 
 def distinct_trunks(files: dict[str, TinyNetworks]) -> dict[str, TinyNetworks]:
     """One file per distinct trunk: stage 1 and 2 leave the trunk as stage 0 made it, so a run's files share it."""
-    kept: dict[str, TinyNetworks] = {}
+    kept: dict[str, tuple[TinyNetworks, dict[str, torch.Tensor]]] = {}
     for label, networks in files.items():
         weights = trunk_weights(networks)
-        same = next((other for other, seen in kept.items()
-                     if all(torch.equal(v, trunk_weights(seen)[k]) for k, v in weights.items())), None)
+        same = next((other for other, (_, seen) in kept.items()
+                     if all(torch.equal(v, seen[k]) for k, v in weights.items())), None)
         if same is None:
-            kept[label] = networks
+            kept[label] = networks, weights
         else:
             print(f"  {label}: the same trunk as {same}")
-    return kept
+    return {label: networks for label, (networks, _) in kept.items()}
 
 
 def colour_probe(files: dict[str, TinyNetworks], clips: int) -> None:
