@@ -18,11 +18,23 @@ from otio_foley.evaluation.features import HOP, SAMPLE_RATE, envelope, mel_power
 FRAME_SECONDS = HOP / SAMPLE_RATE
 
 
-def onsets(audio: torch.Tensor, *, rise_db: float = 9.0, floor_db: float = 35.0, min_gap: float = 0.05) -> np.ndarray:
+def onsets(audio: torch.Tensor, *, rise_db: float = 9.0, floor_db: float = 35.0, min_gap: float = 0.05,
+           window_frames: int = 2) -> np.ndarray:
     """Onset times (s): frames whose level jumps by `rise_db` over the previous 30 ms, no quieter than
-    `floor_db` under the clip's loudest frame, at least `min_gap` apart (the strongest rise wins)."""
-    level = 10 * torch.log10(envelope(audio).pow(2) + 1e-10).numpy()
-    if level.size < 4 or level.max() < -60:
+    `floor_db` under the clip's loudest frame, at least `min_gap` apart (the strongest rise wins).
+
+    A frame's level is the mean power of the `window_frames` 10 ms frames that end with it. One 10 ms frame
+    read the flutter that Griffin-Lim's phase leaves in a steady sound as onsets: against the clean stems, the
+    selva-tiny codec's round trip of them scored onset F1 0.20 on the kettle and 0.82 over all classes. Two
+    frames (20 ms) is the shortest window that makes that round trip transparent (0.99) and still finds the
+    scenes' true events in the clean stems as well (0.89 for both); `benchmarks/onset_detector.py` measures it."""
+    power = envelope(audio).pow(2)
+    if power.numel() < 4:
+        return np.zeros(0)
+    # A trailing mean, so that a rise is still seen in the first frame that holds the attack.
+    padded = F.pad(power[None, None], (window_frames - 1, 0), mode="replicate")
+    level = 10 * torch.log10(F.avg_pool1d(padded, window_frames, 1)[0, 0] + 1e-10).numpy()
+    if level.max() < -60:
         return np.zeros(0)
     before = np.minimum.reduce([np.roll(level, k) for k in (1, 2, 3)])
     before[:3] = level[:3]  # nothing before the start: a sound present from the first frame is no onset
