@@ -10,7 +10,7 @@ import torch
 
 from otio_foley.evaluation.classifier import LABELS, ClassifierConfig, load_classifier, train_classifier
 from otio_foley.evaluation.metrics import (envelope_correlation, frechet_distance, kernel_distance, leakage,
-                                           onset_f1, onsets)
+                                           onset_f1, onset_matches, onsets)
 from otio_foley.evaluation.selectivity import (ModelResult, PairScore, Report, make_pairs, paired_difference,
                                               per_class, run_benchmark)
 from otio_foley.models.mel_codec import MelCodec
@@ -56,6 +56,7 @@ def test_onset_f1_cases():
     assert onset_f1(ref + 0.07, ref) == 1.0 and onset_f1(ref + 0.09, ref) == 0.0
     assert onset_f1(np.array([0.2]), ref) == pytest.approx(0.5)
     assert onset_f1(np.zeros(0), np.zeros(0)) == 1.0 and onset_f1(np.zeros(0), ref) == 0.0
+    assert onset_matches(np.array([0.10, 0.12, 0.5]), np.array([0.1, 0.5])) == 2  # one to one
 
 
 def test_envelope_and_leakage_on_known_mixtures():

@@ -49,12 +49,8 @@ def onsets(audio: torch.Tensor, *, rise_db: float = 9.0, floor_db: float = 35.0,
     return np.sort(np.array(chosen, dtype=np.float64)) * FRAME_SECONDS
 
 
-def onset_f1(predicted: np.ndarray, reference: np.ndarray, tolerance: float = 0.08) -> float:
-    """F1 of one-to-one matches within `tolerance` seconds (greedy in time order). Both empty = 1."""
-    if len(predicted) == 0 and len(reference) == 0:
-        return 1.0
-    if len(predicted) == 0 or len(reference) == 0:
-        return 0.0
+def onset_matches(predicted: np.ndarray, reference: np.ndarray, tolerance: float = 0.08) -> int:
+    """How many one-to-one pairs of onsets lie within `tolerance` seconds (greedy in time order)."""
     used = np.zeros(len(reference), dtype=bool)
     hits = 0
     for time in np.sort(predicted):
@@ -62,7 +58,14 @@ def onset_f1(predicted: np.ndarray, reference: np.ndarray, tolerance: float = 0.
         if free.size:
             used[free[np.argmin(np.abs(reference[free] - time))]] = True
             hits += 1
-    return 2 * hits / (len(predicted) + len(reference))
+    return hits
+
+
+def onset_f1(predicted: np.ndarray, reference: np.ndarray, tolerance: float = 0.08) -> float:
+    """F1 of `onset_matches`. Both empty = 1."""
+    if len(predicted) == 0 and len(reference) == 0:
+        return 1.0
+    return 2 * onset_matches(predicted, reference, tolerance) / (len(predicted) + len(reference))
 
 
 def envelope_correlation(output: torch.Tensor, target: torch.Tensor, hop: int = 4 * HOP) -> float:
