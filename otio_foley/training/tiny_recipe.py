@@ -61,7 +61,8 @@ class Recipe:
     video_patch: int = 8  # the video encoder's patch side in pixels (16: a quarter of the tokens, half the time)
     steps0: int = 4500
     steps1: int = 1200
-    steps2: int = 4000  # 2000 gave inter-class leakage 0.090 and onset F1 0.463, 4000 0.067 and 0.501
+    steps2: int = 4000  # 2000 gave inter-class leakage 0.090, onset F1 0.463 (10 ms detector), 4000 0.067, 0.501;
+    # 6000 is no better (the model card)
     lr_pretext: float = 1e-3
     lr0: float = 1e-3
     lr1: float = 1e-3
