@@ -148,16 +148,30 @@ class SelVAPipeline:
         `--batch-size`). Each prompt draws its own noise from its seed, so the audio matches separate
         `generate` calls up to floating-point batching differences."""
         items = [(frames, list(prompts)) for frames, prompts in items]
-        prompts = [p for _, group in items for p in group]
         samples = round(duration * self.sample_rate)
-        if not prompts:
+        if not any(group for _, group in items):
             return [torch.zeros(0, samples) for _ in items]
+        latents = self.sample_latents(items, duration=duration, steps=steps, cfg=cfg)
+        # One prompt at a time: the vocoder is memory-bound and batching it is super-linear on CPU
+        # (benchmarks/bench_models.py, K = 2: 81 CPU s batched against 23 for one prompt).
+        audio = torch.cat([self.audio_decoder.decode(row[None]).float()
+                           for row in self.generator.unnormalize(latents)])
+        audio = audio[:, :samples]
+        audio = F.pad(audio, (0, samples - audio.shape[1])).cpu()
+        return list(audio.split([len(group) for _, group in items]))
+
+    @torch.inference_mode()
+    def sample_latents(self, items: Sequence[tuple[torch.Tensor | None, Sequence[Prompt]]], *, duration: float,
+                       steps: int = 25, cfg: float = 4.5) -> torch.Tensor:
+        """The sampler's normalised latents (prompts, latent frames, latent_dim), in prompt order, before the
+        audio decoder: what `generate_batch` decodes, for measuring the generator apart from the vocoder."""
+        prompts = [p for _, group in items for p in group]
         net = self.generator
         lengths = net.lengths(duration)
         for frames, group in items:
             if frames is None and any(p.onscreen for p in group):
                 raise ValueError("frames are required when a prompt is onscreen")
-        live = [(frames, group) for frames, group in items if group]
+        live = [(frames, list(group)) for frames, group in items if group]
         with self._precision():
             sync = torch.cat([self._sync_features(frames, group, lengths) for frames, group in live])
             clip = torch.cat([self._clip_features(frames, [p.onscreen for p in group], lengths)
@@ -166,17 +180,11 @@ class SelVAPipeline:
             cond = net.prepare(clip, sync, text, lengths.latent)
             uncond = self._unconditional(prompts, lengths)
             velocity = guided_velocity(lambda x, t, c: net.velocity(x, t, c).float(), cond, uncond, cfg)
-            latents = euler_sample(velocity, self._noise(prompts, lengths), steps)
-        # One prompt at a time: the vocoder is memory-bound and batching it is super-linear on CPU
-        # (benchmarks/bench_models.py, K = 2: 81 CPU s batched against 23 for one prompt).
-        audio = torch.cat([self.audio_decoder.decode(row[None]).float() for row in net.unnormalize(latents)])
-        audio = audio[:, :samples]
-        audio = F.pad(audio, (0, samples - audio.shape[1])).cpu()
-        return list(audio.split([len(group) for _, group in items]))
+            return euler_sample(velocity, self.initial_noise(prompts, duration), steps)
 
-    def _noise(self, prompts: list[Prompt], lengths: SequenceLengths) -> torch.Tensor:
+    def initial_noise(self, prompts: Sequence[Prompt], duration: float) -> torch.Tensor:
         """x0 per prompt from its own seed, drawn on the CPU so a seed means the same noise on any device."""
-        shape = (lengths.latent, self.generator.config.latent_dim)
+        shape = (self.generator.lengths(duration).latent, self.generator.config.latent_dim)
         noise = [torch.randn(shape, generator=torch.Generator().manual_seed(p.seed)) for p in prompts]
         return torch.stack(noise).to(self.device)
 

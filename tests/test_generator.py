@@ -287,6 +287,19 @@ def test_k_prompts_batched_equal_one_by_one(mode: str) -> None:
         assert pipe.video_encoder.trunk_calls == 1 + 2  # one per generate() with an onscreen prompt
 
 
+def test_sample_latents_are_what_generate_decodes() -> None:
+    """The split that benchmarks/sample_noise.py reads: normalised latents from the seeds' noise, then decoding."""
+    pipe, clip = make_pipeline(), frames(2.0)
+    latents = pipe.sample_latents([(clip, PROMPTS[:2])], duration=2.0, steps=3)
+    assert latents.shape == (2, *pipe.initial_noise(PROMPTS[:1], 2.0).shape[1:])
+    decoded = torch.cat([pipe.audio_decoder.decode(row[None]) for row in pipe.generator.unnormalize(latents)])
+    audio = pipe.generate(clip, PROMPTS[:2], duration=2.0, steps=3)
+    torch.testing.assert_close(audio, decoded[:, :audio.shape[1]])
+    # with zero steps the sample is the prompt's own starting noise
+    torch.testing.assert_close(pipe.sample_latents([(clip, PROMPTS[:1])], duration=2.0, steps=0),
+                               pipe.initial_noise(PROMPTS[:1], 2.0))
+
+
 def test_selva_conditions_video_per_prompt_and_offscreen_ignores_video() -> None:
     pipe = make_pipeline()
     a = pipe.generate(frames(2.0, seed=1), PROMPTS, duration=2.0, steps=2)
