@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from otio_foley.models.pipeline import Prompt
 from otio_foley.models.tiny import WEIGHTS, load_tiny
 from otio_foley.synth.scenes import CLASSES, EVAL_SEED_BASE, make_scene
+from otio_foley.training.data import to_float
 
 HELD_OUT_OFFSET = 444_000  # held-out seeds away from the other benchmarks' clips
 SLOW_FRAMES = 5  # 80 ms at 62.5 latent frames/s: a 10 ms-scale wobble is fine detail, a 200 ms decay is not
@@ -42,7 +43,7 @@ def measure(path: Path, per_class: int, cfg: float) -> dict[str, np.ndarray]:
         seed, kind = EVAL_SEED_BASE + HELD_OUT_OFFSET + i, CLASSES[i % len(CLASSES)]
         scene = make_scene(seed, size=model.frame_size, duration=model.window_seconds, kinds=[kind])
         (name,) = scene.stems
-        frames = torch.from_numpy(scene.frames).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        frames = to_float(torch.from_numpy(scene.frames))
         prompt = Prompt(text=scene.captions[name], seed=seed)
         output = model.sample_latents([(frames, [prompt])], duration=model.window_seconds, cfg=cfg)[0]
         noise = model.initial_noise([prompt], model.window_seconds)[0]
