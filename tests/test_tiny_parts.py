@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from otio_foley.models.mel_codec import MelCodec, MelCodecConfig
+from otio_foley.models.mel_codec import MelCodec, MelCodecConfig, median_over_time
 from otio_foley.models.text_encoders import MiniLMEncoder
 from otio_foley.training.loop import LoopConfig, learning_rate, train
 
@@ -35,7 +35,7 @@ def test_minilm_fixed_length(minilm: MiniLMEncoder) -> None:
 
 
 def test_mel_codec_lengths_and_round_trip() -> None:
-    codec = MelCodec(MelCodecConfig(hop=512, max_log_mel=None, output_gain_db=0.0))  # the plain inverse
+    codec = MelCodec(MelCodecConfig(hop=512, max_log_mel=None, output_gain_db=0.0, median_frames=1))  # plain
     sr = codec.sample_rate
     t = torch.arange(2 * sr) / sr
     tone = 0.5 * torch.sin(2 * math.pi * 440 * t) * (t % 0.5 < 0.2)
@@ -62,6 +62,21 @@ def test_mel_codec_output_level_caps_overshoot() -> None:
     half = MelCodec(MelCodecConfig(hop=512, output_gain_db=-6.0206))
     relative = -6.0206 - MelCodecConfig().output_gain_db
     torch.testing.assert_close(half.decode(overshoot), codec.decode(overshoot) * 10 ** (relative / 20))
+
+
+def test_median_over_time_drops_flutter_and_keeps_steps() -> None:
+    """The decoder's 3-frame median: a one-frame spike or dip is flutter and goes; a step (an onset) stays on
+    its frame; every bin is filtered on its own."""
+    latents = torch.full((1, 12, 2), -3.0)
+    latents[0, 4, 0] = 1.0  # a one-frame spike in bin 0
+    latents[0, 7:, 1] = 0.0  # an onset at frame 7 in bin 1
+    latents[0, 9, 1] = -3.0  # a one-frame dip inside it
+    out = median_over_time(latents, 3)
+    assert (out[0, :, 0] == -3.0).all()
+    assert out[0, :, 1].tolist() == [-3.0] * 7 + [0.0] * 5
+    assert torch.equal(median_over_time(latents, 1), latents)
+    with pytest.raises(ValueError, match="odd"):
+        MelCodecConfig(median_frames=2)
 
 
 def test_mel_codec_cap_leaves_training_range_alone() -> None:
