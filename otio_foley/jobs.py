@@ -48,7 +48,8 @@ SECONDS_PER_SECOND = {"selva-s16k": 119.3 / 8.0, "selva-tiny": 4.98 / 20.0}
 OVERLAP_SECONDS = 1.0
 OVERLAP_FRACTION = 0.25  # of the window, when that is less than OVERLAP_SECONDS
 WINDOW_SEED_STRIDE = 10007
-CACHE_FORMAT = 2  # bump when the meaning of a cached entry changes (2: selva-tiny's decoder output level)
+# Bump when the meaning of a cached entry changes (2: selva-tiny's decoder output level; 3: its 3-frame median).
+CACHE_FORMAT = 3
 _PROBE_BYTES = 1 << 20
 
 
