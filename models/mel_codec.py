@@ -80,7 +80,8 @@ class MelCodec(nn.Module):
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """(B, frames, n_mels) log10 mel -> (B, frames * hop) waveform via Griffin-Lim, at the config's level."""
+        """(B, frames, n_mels) log10 mel -> (B, frames * hop) waveform via Griffin-Lim: each bin median-filtered
+        over time and capped, then scaled to the config's level."""
         latents = median_over_time(latents.float(), self.cfg.median_frames)
         if self.cfg.max_log_mel is not None:
             latents = latents.clamp_max(self.cfg.max_log_mel)
