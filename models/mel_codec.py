@@ -94,6 +94,8 @@ class MelCodec(nn.Module):
 def median_over_time(latents: torch.Tensor, width: int) -> torch.Tensor:
     """(B, frames, bins) -> the same shape, each bin's running median over `width` frames (odd), the edges
     repeated."""
+    # Written here: torch and torchaudio have no public median filter (torchaudio's private `_median_smoothing`
+    # pads one side only, which would move every onset by width // 2 frames).
     if width <= 1:
         return latents
     padded = torch.nn.functional.pad(latents.transpose(1, 2), (width // 2, width // 2), mode="replicate")
