@@ -192,6 +192,19 @@ def test_pretext_caption_contrast_trains_the_encoder_and_its_head(bank: ClipBank
         pretext_loss(wrapper.video, wrapper.head, networks.generator, bank, StageConfig(), caption=wrapper.caption)
 
 
+def test_recipe_encoder_sizes_reach_the_saved_networks(tmp_path: Path) -> None:
+    """`--video-depth` and `--video-dim` size the encoder (and the generator's sync input), and the file the
+    recipe writes loads back at those sizes."""
+    from otio_foley.models.tiny import load_networks, save_networks
+
+    assert tiny_recipe.Recipe().networks() == TinyConfig()
+    cfg = tiny_recipe.Recipe(video_depth=3, video_dim=48).networks()
+    save_networks(TinyNetworks(cfg), tmp_path / "sized.safetensors")
+    loaded = load_networks(tmp_path / "sized.safetensors")
+    assert loaded.cfg == cfg and len(loaded.video.vfeat_extractor.blocks) == 3
+    assert loaded.generator.config.sync_dim == 48
+
+
 def test_cached_encoder_features_give_the_same_losses(stages, bank: ClipBank) -> None:
     """Stage 0's generator step and stage 1's teacher read the frozen encoder's cached features: the same
     features and losses as running the encoder, per clip whatever the batch."""

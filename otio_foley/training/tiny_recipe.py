@@ -59,6 +59,8 @@ class Recipe:
     pretext_caption: float = 0.0
     pretext_caption_from: float = 0.0  # the caption term starts at this share of the pretext's steps
     video_patch: int = 8  # the video encoder's patch side in pixels (16: a quarter of the tokens, half the time)
+    video_depth: int = 2  # the video encoder's ViT blocks
+    video_dim: int = 64  # the video encoder's width (4 heads)
     steps0: int = 4500
     steps1: int = 1200
     steps2: int = 4000  # 2000 gave inter-class leakage 0.090, onset F1 0.463 (10 ms detector), 4000 0.067, 0.501;
@@ -71,6 +73,10 @@ class Recipe:
     ema_decay: float = 0.998  # averages about the last 500 steps
     ablation_steps1: int = 1200  # > 0 (both) also trains the no-[SUP] ablation from the same stage 0
     ablation_steps2: int = 4000
+
+    def networks(self) -> TinyConfig:
+        """The selva-tiny sizes this recipe trains."""
+        return TinyConfig(video_patch=self.video_patch, video_depth=self.video_depth, video_dim=self.video_dim)
 
 
 def build_bank(count: int, seed: int, cfg: TinyConfig, codec: MelCodec) -> ClipBank:
@@ -217,7 +223,7 @@ def run(recipe: Recipe, out: Path) -> dict:
     started = time.time()
     log: dict = {"recipe": asdict(recipe), "stage": asdict(StageConfig(batch_size=recipe.batch_size)),
                  "machine": machine()}
-    cfg = TinyConfig(video_patch=recipe.video_patch)
+    cfg = recipe.networks()
     texts = text_encoders()
     t0 = time.time()
     codec = MelCodec(cfg.codec)
