@@ -36,7 +36,8 @@ from otio_foley.models.flow_matching import euler_sample, guided_velocity
 from otio_foley.models.mel_codec import MelCodec
 from otio_foley.models.sequence import token_means
 from otio_foley.models.synchformer import num_segments, segment_frames
-from otio_foley.models.tiny import WEIGHTS, TinyConfig, TinyNetworks, load_networks, set_null_text, text_encoders
+from otio_foley.models.tiny import (WEIGHTS, TinyConfig, TinyNetworks, load_networks, read_config, set_null_text,
+                                   text_encoders)
 from otio_foley.synth.mixing import side_by_side
 from otio_foley.synth.scenes import CLASSES, EVAL_SEED_BASE, make_scene
 from otio_foley.training.data import ClipBank, to_float
@@ -153,7 +154,7 @@ def main() -> None:
     parser.add_argument("--mixed", nargs="?", const="moving", choices=("moving", "still"),
                         help="encoder kind: every clip beside another one (still: that one's first frame held)")
     args = parser.parse_args()
-    cfg = TinyConfig()
+    cfg = read_config(args.weights)[0]  # the gate's generator reads features of the encoder's width
     bank = build_bank(args.clips, 0, cfg, MelCodec(cfg.codec))
     evaluation, stems = held_out(args.held_out, cfg)
     video_text, generator_text = text_encoders()
