@@ -193,12 +193,12 @@ def test_pretext_caption_contrast_trains_the_encoder_and_its_head(bank: ClipBank
 
 
 def test_recipe_encoder_sizes_reach_the_saved_networks(tmp_path: Path) -> None:
-    """`--video-depth` and `--video-dim` size the encoder (and the generator's sync input), and the file the
-    recipe writes loads back at those sizes."""
+    """`--video-depth`, `--video-dim` and `--frame-size` size the encoder (and the generator's sync input), and
+    the file the recipe writes loads back at those sizes."""
     from otio_foley.models.tiny import load_networks, save_networks
 
     assert tiny_recipe.Recipe().networks() == TinyConfig()
-    cfg = tiny_recipe.Recipe(video_depth=3, video_dim=48).networks()
+    cfg = tiny_recipe.Recipe(video_depth=3, video_dim=48, frame_size=80).networks()
     save_networks(TinyNetworks(cfg), tmp_path / "sized.safetensors")
     loaded = load_networks(tmp_path / "sized.safetensors")
     assert loaded.cfg == cfg and len(loaded.video.vfeat_extractor.blocks) == 3
