@@ -36,12 +36,13 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=16)
     parser.add_argument("--config", type=parse, action="append", help="hop,n_fft,n_mels,griffin_lim_iters")
     args = parser.parse_args()
-    configs = {"selva-tiny codec": TinyConfig().codec,
-               "selva-tiny codec without the median": replace(TinyConfig().codec, median_frames=1),
+    tiny = TinyConfig()
+    configs = {"selva-tiny codec": tiny.codec,
+               "selva-tiny codec without the median": replace(tiny.codec, median_frames=1),
                "first release codec": FIRST_RELEASE}
     configs.update({f"hop {c.hop}, n_fft {c.n_fft}, {c.n_mels} mels, {c.griffin_lim_iters} it": c
                     for c in args.config or []})
-    pairs = make_pairs(args.pairs, size=TinyConfig().frame_size, duration=TinyConfig().window_seconds)
+    pairs = make_pairs(args.pairs, size=tiny.frame_size, duration=tiny.window_seconds)
     classifier = load_classifier()
     print("| codec | subset | accuracy | leakage | onset F1 | env. corr | FD | seconds |")
     print("|---|---|---|---|---|---|---|---|")

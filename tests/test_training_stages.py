@@ -16,7 +16,7 @@ from otio_foley.models.mel_codec import MelCodec, MelCodecConfig
 from otio_foley.models.pipeline import Prompt
 from otio_foley.models.sequence import token_instants, token_means
 from otio_foley.models.synchformer import segment_frames
-from otio_foley.models.tiny import WEIGHTS, TinyConfig, TinyNetworks, load_tiny
+from otio_foley.models.tiny import WEIGHTS, TinyConfig, TinyNetworks, load_networks, load_tiny, save_networks
 from otio_foley.synth.scenes import make_scene
 from otio_foley.training.data import ClipBank, to_float
 from otio_foley.training import tiny_recipe
@@ -195,8 +195,6 @@ def test_pretext_caption_contrast_trains_the_encoder_and_its_head(bank: ClipBank
 def test_recipe_encoder_sizes_reach_the_saved_networks(tmp_path: Path) -> None:
     """`--video-depth`, `--video-dim` and `--frame-size` size the encoder (and the generator's sync input), and
     the file the recipe writes loads back at those sizes."""
-    from otio_foley.models.tiny import load_networks, save_networks
-
     assert tiny_recipe.Recipe().networks() == TinyConfig()
     cfg = tiny_recipe.Recipe(video_depth=3, video_dim=48, frame_size=80).networks()
     save_networks(TinyNetworks(cfg), tmp_path / "sized.safetensors")
@@ -307,7 +305,6 @@ def test_cli_refuses_bad_inputs(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from otio_foley.cli.train import train as train_cli
-    from otio_foley.models.tiny import save_networks
 
     runner = CliRunner()
     missing = runner.invoke(train_cli, ["generator", "--model", str(tmp_path / "none.safetensors"),
@@ -325,7 +322,6 @@ def test_cli_trains_every_stage_on_a_real_data_manifest(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from otio_foley.cli.train import train as train_cli
-    from otio_foley.models.tiny import load_networks
     from otio_foley.synth.media import write_manifest, write_scene
 
     rows = []
