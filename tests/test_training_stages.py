@@ -127,6 +127,38 @@ def test_only_the_intended_parameters_change(stages) -> None:
     assert not any(k in n for n in changed for k in ("text_input_proj", "audio_input_proj", "attn.qkv"))
 
 
+def test_stage2_all_trains_the_whole_generator(stages, bank: ClipBank, tmp_path: Path) -> None:
+    """The issue's explicit flag for a model trained from scratch: stage 2 moves every generator weight the
+    data reaches (text and audio paths too), still never the encoder or the stored constants."""
+    _, _, trained = stages
+    selective = TinyNetworks(trained.cfg, selective=True)
+    selective.load_state_dict(trained.state_dict())
+    before = {k: v.clone() for k, v in selective.state_dict().items()}
+    loop = LoopConfig(steps=3, lr=1e-3, warmup=1, decay_at=())
+    train_generator(selective, bank, TEXTS, loop, 4, tmp_path, {}, from_scratch=True)
+    changed = _changed(before, selective)
+    assert all(n.startswith("generator.") for n in changed)
+    assert all(any(k in n for n in changed) for k in ("text_input_proj", "audio_input_proj", "attn.qkv", "adaLN"))
+    assert not any(k in n for n in changed for k in ("latent_mean", "latent_std", "empty_string_feat"))
+
+
+def test_recipe_switches_reach_the_recipe(tmp_path: Path, monkeypatch) -> None:
+    """Boolean recipe fields are on/off switches on both command lines (argparse's type=bool would read
+    "--stage2-all False" as True)."""
+    from click.testing import CliRunner
+
+    from otio_foley.cli.train import train as train_cli
+
+    seen = []
+    monkeypatch.setattr(tiny_recipe, "run", lambda recipe, out: seen.append(recipe) or {})
+    tiny_recipe.main(["--out", str(tmp_path)])
+    tiny_recipe.main(["--out", str(tmp_path), "--stage2-all", "--steps2", "7"])
+    for args in (["--stage2-all"], ["--no-stage2-all"]):
+        result = CliRunner().invoke(train_cli, ["tiny", "--out", str(tmp_path), *args])
+        assert result.exit_code == 0, result.output
+    assert [r.stage2_all for r in seen] == [False, True, True, False] and seen[1].steps2 == 7
+
+
 def test_stage0_without_pretext_trains_end_to_end(bank: ClipBank, tmp_path: Path) -> None:
     torch.manual_seed(0)
     fresh = TinyNetworks(MINI, selective=False)

@@ -25,8 +25,11 @@ def _recipe_options(fn):
     from otio_foley.training.tiny_recipe import Recipe
 
     for f in reversed(fields(Recipe)):
-        fn = click.option(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
-                          show_default=True)(fn)
+        flag = f"--{f.name.replace('_', '-')}"
+        if isinstance(f.default, bool):
+            fn = click.option(f"{flag}/--no-{flag[2:]}", default=f.default, show_default=True)(fn)
+        else:
+            fn = click.option(flag, type=type(f.default), default=f.default, show_default=True)(fn)
     return fn
 
 
