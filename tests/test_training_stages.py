@@ -225,14 +225,14 @@ def test_pretext_caption_contrast_trains_the_encoder_and_its_head(bank: ClipBank
 
 
 def test_recipe_encoder_sizes_reach_the_saved_networks(tmp_path: Path) -> None:
-    """`--video-depth`, `--video-dim` and `--frame-size` size the encoder (and the generator's sync input), and
-    the file the recipe writes loads back at those sizes."""
+    """`--video-depth`, `--video-dim`, `--frame-size` and `--xattn-depth` size the encoder (and the generator's
+    sync input), and the file the recipe writes loads back at those sizes."""
     assert tiny_recipe.Recipe().networks() == TinyConfig()
-    cfg = tiny_recipe.Recipe(video_depth=3, video_dim=48, frame_size=80).networks()
+    cfg = tiny_recipe.Recipe(video_depth=3, video_dim=48, frame_size=80, xattn_depth=2).networks()
     save_networks(TinyNetworks(cfg), tmp_path / "sized.safetensors")
     loaded = load_networks(tmp_path / "sized.safetensors")
     assert loaded.cfg == cfg and len(loaded.video.vfeat_extractor.blocks) == 3
-    assert loaded.generator.config.sync_dim == 48
+    assert len(loaded.video.synch_text_cross_blocks) == 2 and loaded.generator.config.sync_dim == 48
 
 
 def test_cached_encoder_features_give_the_same_losses(stages, bank: ClipBank) -> None:
