@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -153,8 +154,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--mixed", nargs="?", const="moving", choices=("moving", "still"),
                         help="encoder kind: every clip beside another one (still: that one's first frame held)")
+    parser.add_argument("--hidden-dim", type=int, help="the gate generator's width (default: the weights file's)")
     args = parser.parse_args()
     cfg = read_config(args.weights)[0]  # the gate's generator reads features of the encoder's width
+    if args.hidden_dim:
+        cfg = replace(cfg, hidden_dim=args.hidden_dim)
     bank = build_bank(args.clips, 0, cfg, MelCodec(cfg.codec))
     evaluation, stems = held_out(args.held_out, cfg)
     video_text, generator_text = text_encoders()
