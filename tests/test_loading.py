@@ -355,20 +355,24 @@ def layers() -> None:
 
 layers()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-layers()
+for _ in range(3):
+    layers()
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="tunes glibc's malloc")
 def test_retained_heap_reuses_large_blocks_without_page_faults() -> None:
-    """glibc's defaults map each 64 MiB layer output afresh (16,384 page faults each); retained, it is reused."""
+    """glibc's defaults map each 64 MiB layer output afresh (16,384 page faults each, 262,000 a pass here);
+    retained, they are reused. Now and then one block still lands in fresh pages (16,384 faults in one of the
+    passes, in 2 of 12 runs on the CI machine), so three passes are counted and the bound leaves room for two."""
     def faults(mode: str) -> int:
         return int(subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True,
                                   check=True).stdout)
 
-    assert faults("default") > 4 * 16_000
-    assert faults("retain") < 1_000
+    default = faults("default")
+    assert default > 3 * 4 * 16_000
+    assert faults("retain") < 0.05 * default
 
 
 def test_unknown_model_name() -> None:
