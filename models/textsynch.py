@@ -194,6 +194,11 @@ class TextSynch(nn.Module):
         """All stage-1 parameters (the ViT trunk and `empty_string_feat` are not among them)."""
         return [item for group in self.stage1_parameter_groups().values() for item in group]
 
+    def trainable_named_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """Every weight, trunk included: not the stored `empty_string_feat` nor the never-called 2-D patch embed."""
+        frozen = {id(p) for p in self.vfeat_extractor.patch_embed.parameters()} | {id(self.empty_string_feat)}
+        return [(n, p) for n, p in self.named_parameters() if id(p) not in frozen]
+
     def freeze_for_stage1(self) -> None:
         """requires_grad only on the stage-1 parameters (the ViT trunk stays frozen)."""
         stage1 = {id(p) for _, p in self.stage1_named_parameters()}

@@ -142,6 +142,23 @@ def test_stage2_all_trains_the_whole_generator(stages, bank: ClipBank, tmp_path:
     assert not any(k in n for n in changed for k in ("latent_mean", "latent_std", "empty_string_feat"))
 
 
+def test_stage1_trunk_trains_the_students_whole_encoder(stages, bank: ClipBank, tmp_path: Path) -> None:
+    """With the switch, stage 1 moves the student's ViT trunk as well as SelVA's four groups; never the generator,
+    the stored empty-text feature, the never-called 2-D patch embed, or the teacher."""
+    _, holistic, _ = stages
+    teacher = {k: v.clone() for k, v in holistic.state_dict().items()}
+    loop = LoopConfig(steps=3, lr=1e-3, warmup=1, decay_at=())
+    selective = train_encoder(holistic, 2, bank, TEXTS, loop, 4, tmp_path, {}, trunk=True)
+    trunk = _changed(holistic.video.vfeat_extractor.state_dict(), selective.video.vfeat_extractor)
+    assert all(any(k in n for n in trunk) for k in ("patch_embed_3d.", "blocks.", "spatial_attn_agg."))
+    assert not any(n.startswith("patch_embed.") for n in trunk)
+    trainable = {n for n, p in selective.named_parameters() if p.requires_grad}
+    assert {n.split(".")[1] for n in trainable} == {"synch_text_cross_blocks", "sup_text_feat", "text_proj",
+                                                    "vfeat_extractor"}
+    assert not _changed(holistic.generator.state_dict(), selective.generator)
+    assert not _changed(teacher, holistic)
+
+
 def test_recipe_switches_reach_the_recipe(tmp_path: Path, monkeypatch) -> None:
     """Boolean recipe fields are on/off switches on both command lines (argparse's type=bool would read
     "--stage2-all False" as True)."""
@@ -152,11 +169,12 @@ def test_recipe_switches_reach_the_recipe(tmp_path: Path, monkeypatch) -> None:
     seen = []
     monkeypatch.setattr(tiny_recipe, "run", lambda recipe, out: seen.append(recipe) or {})
     tiny_recipe.main(["--out", str(tmp_path)])
-    tiny_recipe.main(["--out", str(tmp_path), "--stage2-all", "--steps2", "7"])
-    for args in (["--stage2-all"], ["--no-stage2-all"]):
+    tiny_recipe.main(["--out", str(tmp_path), "--stage2-all", "--steps2", "7", "--stage1-trunk"])
+    for args in (["--stage2-all"], ["--no-stage2-all", "--stage1-trunk"]):
         result = CliRunner().invoke(train_cli, ["tiny", "--out", str(tmp_path), *args])
         assert result.exit_code == 0, result.output
     assert [r.stage2_all for r in seen] == [False, True, True, False] and seen[1].steps2 == 7
+    assert [r.stage1_trunk for r in seen] == [False, True, False, True]
 
 
 def test_stage0_without_pretext_trains_end_to_end(bank: ClipBank, tmp_path: Path) -> None:

@@ -70,6 +70,9 @@ class Recipe:
     # stage 2 trains every generator weight, not only SelVA's video path (the flag for a model trained from
     # scratch): on 256 + 256 pairs it leaked more (0.084 against 0.063) for the same onset F1 (the model card)
     stage2_all: bool = False
+    # stage 1 also trains the student's ViT trunk (its own copy; the teacher stays frozen), not only SelVA's
+    # cross-attention, [SUP] tokens, text projection and pooling: the flag for an encoder trained from scratch
+    stage1_trunk: bool = False
     lr_pretext: float = 1e-3
     lr0: float = 1e-3
     lr1: float = 1e-3
@@ -193,12 +196,14 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
 
 
 def train_encoder(holistic: TinyNetworks, num_sup: int, source: BatchSource, texts: Texts, loop: LoopConfig,
-                  batch_size: int, out: Path, log: dict, name: str = "stage1") -> TinyNetworks:
-    """Stage 1: a TextSynch initialised from the holistic encoder, distilled on mixes (generator copied)."""
+                  batch_size: int, out: Path, log: dict, name: str = "stage1", trunk: bool = False) -> TinyNetworks:
+    """Stage 1: a TextSynch initialised from the holistic encoder, distilled on mixes (generator copied); with
+    `trunk`, its ViT trunk trains too."""
     selective = TinyNetworks(replace(holistic.cfg, num_sup_tokens=num_sup), selective=True)
     selective.video.vfeat_extractor.load_state_dict(holistic.video.vfeat_extractor.state_dict())
     selective.generator.load_state_dict(holistic.generator.state_dict())
-    train_only(selective, selective.video.stage1_named_parameters())
+    video = selective.video
+    train_only(selective, video.trainable_named_parameters() if trunk else video.stage1_named_parameters())
     source = with_frozen_features(source, holistic.video.eval())
     _stage(name, selective, distillation_loss(holistic.video, selective.video, source, texts[0],
                                               StageConfig(batch_size=batch_size)), loop, out, log)
@@ -243,14 +248,14 @@ def run(recipe: Recipe, out: Path) -> dict:
                               fresh, recipe.pretext_caption, recipe.pretext_caption_from)
     save_networks(holistic, out / "holistic.safetensors", {"stages": "0"})
     selective = train_encoder(holistic, cfg.num_sup_tokens, bank, texts,
-                              loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log)
+                              loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log, trunk=recipe.stage1_trunk)
     train_generator(selective, bank, texts, loop_config(recipe, recipe.steps2, recipe.lr2), b, out, log,
                     from_scratch=recipe.stage2_all)
     log["total_seconds"] = round(time.time() - started, 1)
     save_networks(selective, out / "selective.safetensors", {"stages": "0,1,2"})
     if recipe.ablation_steps1 and recipe.ablation_steps2:
         no_sup = train_encoder(holistic, 0, bank, texts, loop_config(recipe, recipe.ablation_steps1, recipe.lr1),
-                               b, out, log, name="no_sup_stage1")
+                               b, out, log, name="no_sup_stage1", trunk=recipe.stage1_trunk)
         train_generator(no_sup, bank, texts, loop_config(recipe, recipe.ablation_steps2, recipe.lr2), b, out, log,
                         from_scratch=recipe.stage2_all, name="no_sup_stage2")
         save_networks(no_sup, out / "no_sup.safetensors", {"stages": "0,1,2", "num_sup_tokens": "0"})
