@@ -365,7 +365,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 def test_retained_heap_reuses_large_blocks_without_page_faults() -> None:
     """glibc's defaults map each 64 MiB layer output afresh (16,384 page faults each, 262,000 a pass here);
     retained, they are reused. Now and then one block still lands in fresh pages (16,384 faults in one of the
-    passes, in 2 of 12 runs on the CI machine), so three passes are counted and the bound leaves room for two."""
+    passes, in 2 of 12 runs on a 2-core dev machine), so three passes are counted and the bound leaves room for two."""
     def faults(mode: str) -> int:
         return int(subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True,
                                   check=True).stdout)
