@@ -364,15 +364,16 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="tunes glibc's malloc")
 def test_retained_heap_reuses_large_blocks_without_page_faults() -> None:
     """glibc's defaults map each 64 MiB layer output afresh (16,384 page faults each, 262,000 a pass here);
-    retained, they are reused. Now and then one block still lands in fresh pages (16,384 faults in one of the
-    passes, in 2 of 12 runs on a 2-core dev machine), so three passes are counted and the bound leaves room for two."""
+    retained, they are reused. Now and then a block still lands in fresh pages (over three passes, 20 runs on a
+    2-core dev machine: 0 faults 13 times, one block of 16,384 six times, two once), so the bound leaves room for four
+    such blocks, a tenth of what the defaults cost."""
     def faults(mode: str) -> int:
         return int(subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True,
                                   check=True).stdout)
 
     default = faults("default")
     assert default > 3 * 4 * 16_000
-    assert faults("retain") < 0.05 * default
+    assert faults("retain") < 0.1 * default
 
 
 def test_unknown_model_name() -> None:
