@@ -11,8 +11,9 @@ import torch
 from otio_foley.evaluation.classifier import LABELS, ClassifierConfig, load_classifier, train_classifier
 from otio_foley.evaluation.metrics import (envelope_correlation, frechet_distance, kernel_distance, leakage,
                                            onset_f1, onset_matches, onsets)
-from otio_foley.evaluation.selectivity import (ModelResult, PairScore, Report, make_pairs, paired_difference,
-                                              per_class, run_benchmark)
+from otio_foley.evaluation.selectivity import (ModelResult, PairScore, Report, make_pairs, pair_scenes,
+                                              paired_difference, per_class, run_benchmark)
+from otio_foley.synth.mixing import side_by_side
 from otio_foley.models.mel_codec import MelCodec
 from otio_foley.models.tiny import TinyConfig
 from otio_foley.synth.scenes import CLASSES, EVAL_SEED_BASE, make_scene
@@ -117,6 +118,17 @@ class LookupModel:
         assert -1.0 <= float(frames.min()) and float(frames.max()) <= 1.0
         n = round(duration * self.sample_rate)
         return torch.stack([self.stems.get(p.seed, torch.zeros(n)) for p in prompts])
+
+
+def test_pair_scenes_rebuild_each_pair():
+    """benchmarks/mix_cost.py re-lays a pair's two clips from its seed: they must be the pair's own."""
+    for pair in make_pairs(2, size=32, duration=1.0):
+        target, distractor, left = pair_scenes(pair.seed, pair.target_kind, pair.distractor_kind, size=32,
+                                               duration=1.0)
+        clips = [torch.from_numpy(s.frames).permute(0, 3, 1, 2) for s in (target, distractor)]
+        assert left == pair.target_left
+        assert torch.equal(side_by_side(*(clips if left else clips[::-1]), 0.5, 32), pair.frames)
+        assert torch.equal(torch.from_numpy(next(iter(distractor.stems.values()))), pair.distractor)
 
 
 def test_benchmark_ranks_oracle_above_wrong_side_and_silence(tmp_path):

@@ -30,7 +30,7 @@ from otio_foley.evaluation.metrics import (envelope_correlation, frechet_distanc
                                            onset_f1, onsets)
 from otio_foley.models.pipeline import FoleyModel, Prompt
 from otio_foley.synth.mixing import side_by_side
-from otio_foley.synth.scenes import CLASSES, COLOURS, EVAL_SEED_BASE, FPS, make_scene
+from otio_foley.synth.scenes import CLASSES, COLOURS, EVAL_SEED_BASE, FPS, Scene, make_scene
 
 SUBSETS = ("inter", "intra")
 PAIR_SEED_BASE = EVAL_SEED_BASE + 500_000_000  # inside the held-out split, apart from other evaluation uses
@@ -63,6 +63,16 @@ def _kinds(subset: str, index: int) -> tuple[str, str]:
     return kind, CLASSES[(CLASSES.index(kind) + offset) % len(CLASSES)]
 
 
+def pair_scenes(seed: int, kind: str, other: str, *, size: int, duration: float,
+                fps: float = FPS) -> tuple[Scene, Scene, bool]:
+    """The target and distractor scenes of the pair drawn from `seed`, and whether the target is on the left."""
+    rng = np.random.default_rng(seed)
+    colour, other_colour = (list(COLOURS)[i] for i in rng.choice(len(COLOURS), 2, replace=False))
+    target = make_scene(seed, size=size, duration=duration, fps=fps, kinds=[kind], colours=[colour])
+    distractor = make_scene(seed + 1, size=size, duration=duration, fps=fps, kinds=[other], colours=[other_colour])
+    return target, distractor, bool(rng.random() < 0.5)
+
+
 def make_pairs(per_subset: int, *, size: int, duration: float = 8.0, fps: float = FPS,
                subsets: Sequence[str] = SUBSETS) -> list[Pair]:
     """`per_subset` pairs of each subset; the same arguments always give the same pairs, at any `size`."""
@@ -72,13 +82,8 @@ def make_pairs(per_subset: int, *, size: int, duration: float = 8.0, fps: float 
             continue
         for index in range(per_subset):
             seed = PAIR_SEED_BASE + 2 * (s * 10**6 + index)
-            rng = np.random.default_rng(seed)
             kind, other = _kinds(subset, index)
-            colour, other_colour = (list(COLOURS)[i] for i in rng.choice(len(COLOURS), 2, replace=False))
-            target = make_scene(seed, size=size, duration=duration, fps=fps, kinds=[kind], colours=[colour])
-            distractor = make_scene(seed + 1, size=size, duration=duration, fps=fps, kinds=[other],
-                                    colours=[other_colour])
-            left = bool(rng.random() < 0.5)
+            target, distractor, left = pair_scenes(seed, kind, other, size=size, duration=duration, fps=fps)
             clips = [torch.from_numpy(x.frames).permute(0, 3, 1, 2) for x in (target, distractor)]
             frames = side_by_side(*(clips if left else clips[::-1]), 0.5, size)
             (t_name,), (d_name,) = target.stems, distractor.stems
