@@ -248,13 +248,19 @@ class VideoViT(nn.Module):
         cls = self.cls_token.expand(x.shape[0], -1, -1)
         return torch.cat([cls, x], dim=1) + pos
 
+    def run_blocks(self, x: torch.Tensor, blocks: nn.ModuleList) -> torch.Tensor:
+        """(N, 1 + t·h·w, D) tokens through `blocks` (some or all of `self.blocks`)."""
+        for block in blocks:
+            x = block(x, self.cfg.temporal_tokens)
+        return x
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1 + t·h·w, D) block outputs → (N, t, h·w, D): the final norm, CLS dropped."""
+        return self.norm(x[:, 1:]).unflatten(1, (self.cfg.temporal_tokens, self.cfg.spatial_tokens))
+
     def trunk(self, segments: torch.Tensor) -> torch.Tensor:
         """(N, F, 3, H, W) → (N, t, h·w, D): block outputs after the final norm, CLS dropped."""
-        x = self.embed(segments)
-        for block in self.blocks:
-            x = block(x, self.cfg.temporal_tokens)
-        x = self.norm(x[:, 1:])
-        return x.unflatten(1, (self.cfg.temporal_tokens, self.cfg.spatial_tokens))
+        return self.finish(self.run_blocks(self.embed(segments), self.blocks))
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
         """(N, t, h·w, D) → (N, t, D): one token per temporal slot."""

@@ -9,6 +9,10 @@ so an untrained TextSynch reproduces plain Synchformer features. Parameter names
 
 For K prompts on one clip the expensive, text-independent ViT trunk runs once (`encode_trunk`); the
 cross-attention and pooling then run per prompt (`condition`).
+
+`trunk_text` (off in SelVA; an option of the built-in tiny model) adds a second cross-attention block before
+the trunk's last ViT block, so that block's space attention can already tell the named source from the rest
+of the frame. The trunk then stops before that block, and the block runs per prompt.
 """
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import MLP, RMSNorm
-from .synchformer import Synchformer, SynchformerConfig, VideoViT, filter_prefixes, official_synchformer_config
+from .synchformer import (Synchformer, SynchformerConfig, VideoViT, filter_prefixes, map_chunks,
+                          official_synchformer_config)
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class TextSynchConfig:
     text_dim: int = 768  # width of the text encoder's token features
     num_sup_tokens: int = 5  # learned tokens prepended to the text; 0 for the "no [SUP]" ablation
     xattn_depth: int = 1
+    trunk_text: bool = False  # a text cross-attention block before the last ViT block too (not in SelVA)
 
 
 def official_textsynch_config() -> TextSynchConfig:
@@ -92,6 +98,7 @@ class TextSynch(nn.Module):
                          "empty_string_feat")
     STAGE1_GROUPS = {
         "cross_attention": "synch_text_cross_blocks.",
+        "trunk_cross_attention": "trunk_text_cross_block.",  # only with `trunk_text`
         "sup_tokens": "sup_text_feat",
         "text_proj": "text_proj.",
         "spatial_pooling": "vfeat_extractor.spatial_attn_agg.",
@@ -108,6 +115,8 @@ class TextSynch(nn.Module):
         self.synch_text_cross_blocks = nn.ModuleList(
             CrossAttentionBlock(d, video.num_heads, video.mlp_ratio) for _ in range(self.cfg.xattn_depth)
         )
+        if self.cfg.trunk_text:
+            self.trunk_text_cross_block = CrossAttentionBlock(d, video.num_heads, video.mlp_ratio)
         if self.cfg.num_sup_tokens > 0:
             self.sup_text_feat = nn.Parameter(torch.zeros(self.cfg.num_sup_tokens, self.cfg.text_dim))
         # Text features of "no text" (a single token), stored in the checkpoint but never trained.
@@ -116,17 +125,22 @@ class TextSynch(nn.Module):
 
     def reset_text_parameters(self) -> None:
         """Official init of the new layers: xavier linears, zero biases, cross blocks an exact identity."""
-        for module in [*self.text_proj.modules(), *self.synch_text_cross_blocks.modules()]:
+        for module in [*self.text_proj.modules(), *self.cross_blocks()]:
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
-        for block in self.synch_text_cross_blocks:
+        for block in self.cross_blocks():
             nn.init.zeros_(block.norm1.weight)
             nn.init.zeros_(block.norm1.bias)
             nn.init.zeros_(block.ffn.w2.weight)
         if self.cfg.num_sup_tokens > 0:
             nn.init.zeros_(self.sup_text_feat)
+
+    def cross_blocks(self) -> list[CrossAttentionBlock]:
+        """Every text cross-attention block: SelVA's, and the one inside the trunk where there is one."""
+        trunk = [self.trunk_text_cross_block] if self.cfg.trunk_text else []
+        return [*self.synch_text_cross_blocks, *trunk]
 
     # -- text side -------------------------------------------------------------------------------
     def empty_text(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,8 +167,23 @@ class TextSynch(nn.Module):
 
     # -- video side ------------------------------------------------------------------------------
     def encode_trunk(self, segments: torch.Tensor) -> torch.Tensor:
-        """(B, S, F, 3, H, W) → (B, S, t, h·w, D): text-independent ViT tokens after the final norm."""
-        return self.vfeat_extractor.encode_segments(segments, self.chunk_segments)
+        """(B, S, F, 3, H, W) → (B, S, t, h·w, D): text-independent ViT tokens after the final norm.
+
+        With `trunk_text`: (B, S, 1 + t·h·w, D), the tokens (CLS first) before the last ViT block."""
+        if not self.cfg.trunk_text:
+            return self.vfeat_extractor.encode_segments(segments, self.chunk_segments)
+        vit = self.vfeat_extractor
+        tokens = map_chunks(lambda seg: vit.run_blocks(vit.embed(seg), vit.blocks[:-1]), segments.flatten(0, 1),
+                            self.chunk_segments)
+        return tokens.unflatten(0, segments.shape[:2])
+
+    def finish_trunk(self, chunk: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """`trunk_text` only: (K or 1, c, 1 + t·h·w, D) tokens + projected text (K, L, D) → (K, c, t, h·w, D)
+        through the trunk's text block, the last ViT block and the final norm."""
+        c, n, d = chunk.shape[1:]
+        tokens = self.trunk_text_cross_block(chunk.flatten(1, 2), text, text_mask).reshape(-1, n, d)
+        vit = self.vfeat_extractor
+        return vit.finish(vit.run_blocks(tokens, vit.blocks[-1:])).unflatten(0, (text.shape[0], c))
 
     def cross_attend(self, tokens: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
         """Video tokens (K, or 1 shared by the K prompts, N, D) through the cross-attention blocks with projected
@@ -164,11 +193,12 @@ class TextSynch(nn.Module):
         return tokens
 
     def condition(self, trunk: torch.Tensor, text_f: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
-        """Trunk (B, S, t, h·w, D) + text (K, L, text_dim) → sync features (K, S·t, D).
+        """Trunk (B, S, t, h·w, D), as `encode_trunk` gives it, + text (K, L, text_dim) → sync features (K, S·t, D).
 
         B must be K, or 1 to share one clip's trunk between K prompts.
         """
-        b, s, t, p, d = trunk.shape
+        b, s = trunk.shape[:2]
+        t, p, d = (self.cfg.video.temporal_tokens, self.cfg.video.spatial_tokens, self.cfg.video.embed_dim)
         k = text_f.shape[0]
         if b not in (1, k):
             raise ValueError(f"trunk batch {b} must be 1 or match the {k} prompts")
@@ -176,6 +206,8 @@ class TextSynch(nn.Module):
         pooled = []
         for start in range(0, s, self.chunk_segments):
             chunk = trunk[:, start:start + self.chunk_segments]
+            if self.cfg.trunk_text:
+                chunk = self.finish_trunk(chunk, text, text_mask)
             c = chunk.shape[1]
             tokens = self.cross_attend(chunk.flatten(1, 3), text, text_mask)  # a shared trunk broadcasts
             pooled.append(self.vfeat_extractor.pool(tokens.reshape(k * c, t, p, d)).reshape(k, c * t, d))
@@ -186,9 +218,11 @@ class TextSynch(nn.Module):
 
     # -- training and loading --------------------------------------------------------------------
     def stage1_parameter_groups(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
-        """What training stage 1 tunes, by group: cross-attention, [SUP] tokens, text projection, pooling."""
-        return {group: [(n, p) for n, p in self.named_parameters() if n.startswith(prefix)]
-                for group, prefix in self.STAGE1_GROUPS.items()}
+        """What training stage 1 tunes, by group: cross-attention (and the trunk's, with `trunk_text`), [SUP]
+        tokens, text projection, pooling."""
+        groups = {group: [(n, p) for n, p in self.named_parameters() if n.startswith(prefix)]
+                  for group, prefix in self.STAGE1_GROUPS.items()}
+        return {group: named for group, named in groups.items() if named}
 
     def stage1_named_parameters(self) -> list[tuple[str, nn.Parameter]]:
         """All stage-1 parameters (the ViT trunk and `empty_string_feat` are not among them)."""

@@ -47,6 +47,7 @@ class TinyConfig:
     video_patch: int = 8  # pixels per patch side (tubelets of 2 frames); the first releases used 16
     num_sup_tokens: int = 5  # 0 = the "no [SUP]" ablation
     xattn_depth: int = 1  # TextSynch's text cross-attention blocks (the released model has 1)
+    trunk_text: bool = False  # one more before the ViT's last block (`TextSynchConfig.trunk_text`; not in SelVA)
     hidden_dim: int = 64
     depth: int = 3
     fused_depth: int = 1
@@ -79,7 +80,7 @@ class TinyNetworks(nn.Module):
         self.cfg, self.selective = cfg, selective
         # No chunking: training batches are small, and chunking only bounds inference memory.
         self.video: nn.Module = (TextSynch(TextSynchConfig(cfg.video(), MiniLMEncoder.dim, cfg.num_sup_tokens,
-                                                           cfg.xattn_depth),
+                                                           cfg.xattn_depth, cfg.trunk_text),
                                            chunk_segments=4096)
                                  if selective else Synchformer(cfg.video(), chunk_segments=4096))
         self.generator = FlowGenerator(cfg.generator())

@@ -159,6 +159,19 @@ def test_stage1_trunk_trains_the_students_whole_encoder(stages, bank: ClipBank, 
     assert not _changed(teacher, holistic)
 
 
+def test_stage1_trains_the_trunk_text_block_but_not_the_trunk(stages, bank: ClipBank, tmp_path: Path) -> None:
+    """`trunk_text` adds a text block inside the trunk; stage 1 trains it with SelVA's groups, not the ViT."""
+    _, holistic, _ = stages
+    teacher = TinyNetworks(replace(holistic.cfg, trunk_text=True), selective=False)
+    teacher.load_state_dict(holistic.state_dict())
+    loop = LoopConfig(steps=3, lr=1e-3, warmup=1, decay_at=())
+    selective = train_encoder(teacher, 2, bank, TEXTS, loop, 4, tmp_path, {})
+    block = selective.video.trunk_text_cross_block
+    assert block.norm1.weight.abs().sum() > 0  # it left its identity start
+    trunk = _changed(holistic.video.vfeat_extractor.state_dict(), selective.video.vfeat_extractor)
+    assert trunk and all(n.startswith("spatial_attn_agg.") for n in trunk)
+
+
 def test_recipe_switches_reach_the_recipe(tmp_path: Path, monkeypatch) -> None:
     """Boolean recipe fields are on/off switches on both command lines (argparse's type=bool would read
     "--stage2-all False" as True)."""
@@ -169,12 +182,13 @@ def test_recipe_switches_reach_the_recipe(tmp_path: Path, monkeypatch) -> None:
     seen = []
     monkeypatch.setattr(tiny_recipe, "run", lambda recipe, out: seen.append(recipe) or {})
     tiny_recipe.main(["--out", str(tmp_path)])
-    tiny_recipe.main(["--out", str(tmp_path), "--stage2-all", "--steps2", "7", "--stage1-trunk"])
-    for args in (["--stage2-all"], ["--no-stage2-all", "--stage1-trunk"]):
+    tiny_recipe.main(["--out", str(tmp_path), "--stage2-all", "--steps2", "7", "--stage1-trunk", "--trunk-text"])
+    for args in (["--stage2-all"], ["--no-stage2-all", "--stage1-trunk", "--trunk-text"]):
         result = CliRunner().invoke(train_cli, ["tiny", "--out", str(tmp_path), *args])
         assert result.exit_code == 0, result.output
     assert [r.stage2_all for r in seen] == [False, True, True, False] and seen[1].steps2 == 7
     assert [r.stage1_trunk for r in seen] == [False, True, False, True]
+    assert [r.trunk_text for r in seen] == [False, True, False, True]
 
 
 def test_stage0_without_pretext_trains_end_to_end(bank: ClipBank, tmp_path: Path) -> None:
@@ -243,14 +257,15 @@ def test_pretext_caption_contrast_trains_the_encoder_and_its_head(bank: ClipBank
 
 
 def test_recipe_encoder_sizes_reach_the_saved_networks(tmp_path: Path) -> None:
-    """`--video-depth`, `--video-dim`, `--frame-size` and `--xattn-depth` size the encoder (and the generator's
-    sync input), and the file the recipe writes loads back at those sizes."""
+    """`--video-depth`, `--video-dim`, `--frame-size`, `--xattn-depth` and `--trunk-text` shape the encoder (and
+    the generator's sync input), and the file the recipe writes loads back so."""
     assert tiny_recipe.Recipe().networks() == TinyConfig()
-    cfg = tiny_recipe.Recipe(video_depth=3, video_dim=48, frame_size=80, xattn_depth=2).networks()
+    cfg = tiny_recipe.Recipe(video_depth=3, video_dim=48, frame_size=80, xattn_depth=2, trunk_text=True).networks()
     save_networks(TinyNetworks(cfg), tmp_path / "sized.safetensors")
     loaded = load_networks(tmp_path / "sized.safetensors")
     assert loaded.cfg == cfg and len(loaded.video.vfeat_extractor.blocks) == 3
     assert len(loaded.video.synch_text_cross_blocks) == 2 and loaded.generator.config.sync_dim == 48
+    assert len(loaded.video.cross_blocks()) == 3
 
 
 def test_cached_encoder_features_give_the_same_losses(stages, bank: ClipBank) -> None:

@@ -5,6 +5,7 @@ Numerical parity with the official code is in test_parity.py (fixtures synchform
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -23,15 +24,17 @@ from otio_foley.models.textsynch import TextSynch, TextSynchConfig, official_tex
 SMALL_VIDEO = SynchformerConfig(embed_dim=32, depth=1, num_heads=2, image_size=32)
 
 
-def small_textsynch(num_sup_tokens: int = 3, chunk_segments: int = 2) -> TextSynch:
-    """A small TextSynch whose cross block is NOT an identity (random norm1 / ffn.w2 / [SUP] tokens)."""
+def small_textsynch(num_sup_tokens: int = 3, chunk_segments: int = 2, trunk_text: bool = False) -> TextSynch:
+    """A small TextSynch whose cross blocks are NOT identities (random norm1 / ffn.w2 / [SUP] tokens); with
+    `trunk_text`, two ViT blocks and a text block before the second."""
     torch.manual_seed(0)
-    model = TextSynch(TextSynchConfig(video=SMALL_VIDEO, text_dim=24, num_sup_tokens=num_sup_tokens),
+    video = replace(SMALL_VIDEO, depth=2) if trunk_text else SMALL_VIDEO
+    model = TextSynch(TextSynchConfig(video=video, text_dim=24, num_sup_tokens=num_sup_tokens, trunk_text=trunk_text),
                       chunk_segments=chunk_segments).eval()
     with torch.no_grad():
-        block = model.synch_text_cross_blocks[0]
-        for p in (block.norm1.weight, block.norm1.bias, block.ffn.w2.weight):
-            p.normal_(0, 0.3)
+        for block in model.cross_blocks():
+            for p in (block.norm1.weight, block.norm1.bias, block.ffn.w2.weight):
+                p.normal_(0, 0.3)
         if num_sup_tokens:
             model.sup_text_feat.normal_(0, 0.5)
     return model
@@ -121,8 +124,9 @@ def test_sync_feature_shape_two_seconds() -> None:
 
 
 # -- trunk once, prompts many --------------------------------------------------------------------
-def test_shared_trunk_equals_per_prompt_forward() -> None:
-    model = small_textsynch()
+@pytest.mark.parametrize("trunk_text", [False, True])
+def test_shared_trunk_equals_per_prompt_forward(trunk_text: bool) -> None:
+    model = small_textsynch(trunk_text=trunk_text)
     segments = random_segments(1, 40)  # 4 segments, chunks of 2
     text_f, mask = random_text(3)
     with torch.inference_mode():
@@ -133,12 +137,13 @@ def test_shared_trunk_equals_per_prompt_forward() -> None:
     assert (shared[0] - shared[1]).abs().max() > 1e-3  # the prompts do change the features
 
 
-def test_chunking_does_not_change_results() -> None:
+@pytest.mark.parametrize("trunk_text", [False, True])
+def test_chunking_does_not_change_results(trunk_text: bool) -> None:
     segments = random_segments(2, 40)
     text_f, mask = random_text(2)
     with torch.inference_mode():
-        whole = small_textsynch(chunk_segments=8)(segments, text_f, mask)
-        chunked = small_textsynch(chunk_segments=1)(segments, text_f, mask)
+        whole = small_textsynch(chunk_segments=8, trunk_text=trunk_text)(segments, text_f, mask)
+        chunked = small_textsynch(chunk_segments=1, trunk_text=trunk_text)(segments, text_f, mask)
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
 
 
@@ -179,13 +184,34 @@ def test_fresh_textsynch_reproduces_plain_synchformer() -> None:
     assert not textsynch.sup_text_feat.any()
 
 
-def test_stage1_trains_only_the_new_layers_and_pooling() -> None:
-    model = small_textsynch()
+def test_trunk_text_block_starts_as_identity_and_lets_the_last_block_read_the_text() -> None:
+    torch.manual_seed(4)
+    video = replace(SMALL_VIDEO, depth=2)
+    plain = Synchformer(video).eval()
+    fresh = TextSynch(TextSynchConfig(video=video, text_dim=24, trunk_text=True)).eval()
+    fresh.load_video_from(plain)
+    segments = random_segments(1, 24)
+    text_f, mask = random_text(2)
+    with torch.inference_mode():
+        torch.testing.assert_close(fresh(segments, text_f, mask), plain(segments).expand(2, -1, -1))
+        model = small_textsynch(trunk_text=True)
+        trunk = model.encode_trunk(segments)  # stops before the last ViT block: CLS kept, no final norm
+        assert trunk.shape == (1, 2, 1 + 8 * 4, 32)
+        text, text_mask = model.encode_text(text_f, mask)
+        finished = model.finish_trunk(trunk, text, text_mask)
+    assert finished.shape == (2, 2, 8, 4, 32)
+    assert (finished[0] - finished[1]).abs().max() > 1e-3  # the last block's output depends on the prompt
+
+
+@pytest.mark.parametrize("trunk_text", [False, True])
+def test_stage1_trains_only_the_new_layers_and_pooling(trunk_text: bool) -> None:
+    model = small_textsynch(trunk_text=trunk_text)
     model.freeze_for_stage1()
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {n for n, _ in model.stage1_named_parameters()}
     groups = model.stage1_parameter_groups()
-    assert set(groups) == {"cross_attention", "sup_tokens", "text_proj", "spatial_pooling"}
+    trunk_group = {"trunk_cross_attention"} if trunk_text else set()
+    assert set(groups) == {"cross_attention", "sup_tokens", "text_proj", "spatial_pooling", *trunk_group}
     assert all(groups.values())
     assert "sup_text_feat" in trainable and "vfeat_extractor.spatial_attn_agg.cls_token" in trainable
     assert any(n.startswith("text_proj.") for n in trainable)
