@@ -125,7 +125,7 @@ class TextSynch(nn.Module):
 
     def reset_text_parameters(self) -> None:
         """Official init of the new layers: xavier linears, zero biases, cross blocks an exact identity."""
-        for module in [*self.text_proj.modules(), *self.cross_blocks()]:
+        for module in [*self.text_proj.modules(), *(m for block in self.cross_blocks() for m in block.modules())]:
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 if module.bias is not None:

@@ -184,6 +184,23 @@ def test_fresh_textsynch_reproduces_plain_synchformer() -> None:
     assert not textsynch.sup_text_feat.any()
 
 
+@pytest.mark.parametrize("trunk_text", [False, True])
+def test_new_layers_get_the_official_init(trunk_text: bool) -> None:
+    """Xavier-uniform weights and zero biases in the text projection and every cross block; the blocks' ffn.w2 is
+    zero (identity start). PyTorch's own Linear init would draw non-zero biases and narrower weights."""
+    model = TextSynch(TextSynchConfig(video=replace(SMALL_VIDEO, depth=2), text_dim=24, trunk_text=trunk_text))
+    linears = [m for part in (model.text_proj, *model.cross_blocks()) for m in part.modules()
+               if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 4 + 6 * len(model.cross_blocks())
+    for block in model.cross_blocks():
+        assert not block.ffn.w2.weight.any()
+    for linear in linears:
+        assert linear.bias is None or not linear.bias.any()
+        if linear.weight.any():
+            bound = (6 / sum(linear.weight.shape)) ** 0.5
+            assert 0.75 * bound < linear.weight.abs().max() <= bound
+
+
 def test_trunk_text_block_starts_as_identity_and_lets_the_last_block_read_the_text() -> None:
     torch.manual_seed(4)
     video = replace(SMALL_VIDEO, depth=2)
