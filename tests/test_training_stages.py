@@ -399,7 +399,7 @@ def test_cli_trains_every_stage_on_a_real_data_manifest(tmp_path: Path) -> None:
     stage0 = runner.invoke(train_cli, ["scratch", *tiny_steps, "--pretext-steps", "2", "--out", str(tmp_path / "a")])
     assert stage0.exit_code == 0, stage0.output
     stage1 = runner.invoke(train_cli, ["encoder", *tiny_steps, "--holistic", str(tmp_path / "a/holistic.safetensors"),
-                                       "--out", str(tmp_path / "b")])
+                                       "--trunk", "--out", str(tmp_path / "b")])
     assert stage1.exit_code == 0, stage1.output
     stage2 = runner.invoke(train_cli, ["generator", *tiny_steps, "--model", str(tmp_path / "b/selective.safetensors"),
                                        "--out", str(tmp_path / "c")])
@@ -408,7 +408,10 @@ def test_cli_trains_every_stage_on_a_real_data_manifest(tmp_path: Path) -> None:
         log = json.loads((tmp_path / run / "train_log.json").read_text())
         for stage in stages:  # each stage ran its steps on batches from the manifest (a loss was recorded)
             assert log[stage]["steps"] == 2 and np.isfinite(log[stage]["first_loss"]), (run, stage)
-    assert load_networks(tmp_path / "c/selective.safetensors").selective
+    selective = load_networks(tmp_path / "c/selective.safetensors")
+    assert selective.selective
+    trunk = sum(p.numel() for _, p in selective.video.trainable_named_parameters())  # --trunk reached stage 1
+    assert json.loads((tmp_path / "b/train_log.json").read_text())["stage1"]["trainable_params"] == trunk
 
 
 def test_instant_nce_rewards_a_tokens_own_instant() -> None:

@@ -128,8 +128,10 @@ def scratch(out: Path, data: Path | None, clips: int, seed: int, steps: int, lr:
 @click.option("--holistic", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="stage-0 weights: the frozen teacher and the student's initialisation")
 @click.option("--sup-tokens", type=int, default=5, show_default=True, help="[SUP] tokens (0 = ablation)")
+@click.option("--trunk", is_flag=True,
+              help="train the student's ViT trunk too, not only SelVA's text path (the teacher stays frozen)")
 def encoder(out: Path, data: Path | None, clips: int, seed: int, steps: int, lr: float, batch_size: int,
-            holistic: Path, sup_tokens: int) -> None:
+            holistic: Path, sup_tokens: int, trunk: bool) -> None:
     """Stage 1: distil TextSynch on side-by-side mixes from the frozen plain encoder."""
     from otio_foley.models.tiny import save_networks, text_encoders
     from otio_foley.training.loop import LoopConfig
@@ -139,7 +141,7 @@ def encoder(out: Path, data: Path | None, clips: int, seed: int, steps: int, lr:
     source = _source(data, clips, seed)
     log = {"machine": machine()}
     selective = train_encoder(teacher, sup_tokens, source, text_encoders(),
-                              LoopConfig(steps=steps, lr=lr, seed=seed), batch_size, out, log)
+                              LoopConfig(steps=steps, lr=lr, seed=seed), batch_size, out, log, trunk=trunk)
     save_networks(selective, out / "selective.safetensors", {"stages": "0,1"})
     _finish(out, log)
 
