@@ -125,11 +125,12 @@ class TextSynch(nn.Module):
 
     def reset_text_parameters(self) -> None:
         """Official init of the new layers: xavier linears, zero biases, cross blocks an exact identity."""
-        for module in [*self.text_proj.modules(), *(m for block in self.cross_blocks() for m in block.modules())]:
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        for part in (self.text_proj, *self.cross_blocks()):
+            for module in part.modules():
+                if isinstance(module, nn.Linear):
+                    nn.init.xavier_uniform_(module.weight)
+                    if module.bias is not None:
+                        nn.init.zeros_(module.bias)
         for block in self.cross_blocks():
             nn.init.zeros_(block.norm1.weight)
             nn.init.zeros_(block.norm1.bias)

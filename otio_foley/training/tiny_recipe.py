@@ -77,7 +77,8 @@ class Recipe:
     # stage 1 also trains the student's ViT trunk (its own copy; the teacher stays frozen), not only SelVA's
     # cross-attention, [SUP] tokens, text projection and pooling. At 1200 steps it times the mix no better; with
     # --steps1 2400 inter-class onset F1 rises 0.622 -> 0.693 on 256 pairs, but stage 1 then takes 4x as long and
-    # the recipe about 76 minutes on a 2-core machine (the model card), so it is not the default yet
+    # the recipe about 68-76 minutes on a 2-core machine, so it is not the default yet. Halving the pretext to make
+    # room gives the gain back; a 3000-step stage 2 after it costs nothing (the model card, "Fitting the hour")
     stage1_trunk: bool = False
     lr_pretext: float = 1e-3
     lr0: float = 1e-3
