@@ -14,7 +14,7 @@ import torch
 
 from otio_foley.models.mel_codec import MelCodec, MelCodecConfig
 from otio_foley.models.pipeline import Prompt
-from otio_foley.models.sequence import token_instants, token_means
+from otio_foley.models.sequence import timed_sync_weights, token_instants, token_means
 from otio_foley.models.synchformer import segment_frames
 from otio_foley.models.tiny import WEIGHTS, TinyConfig, TinyNetworks, load_networks, load_tiny, save_networks
 from otio_foley.synth.scenes import make_scene
@@ -22,7 +22,7 @@ from otio_foley.training.data import ClipBank, to_float
 from otio_foley.training import tiny_recipe
 from otio_foley.training.loop import LoopConfig, step_generator, train
 from otio_foley.training.stages import (CaptionContrast, StageConfig, distillation_loss, holistic_loss,
-                                        instant_nce, pretext_loss, selective_flow_loss)
+                                        instant_nce, mixed_frames, pretext_loss, selective_flow_loss)
 from otio_foley.training.tiny_recipe import build_bank, train_encoder, train_generator, train_holistic
 
 MINI = TinyConfig(frame_size=32, window_seconds=0.96, video_dim=32, video_depth=1, video_heads=2, hidden_dim=64,
@@ -182,11 +182,13 @@ def test_recipe_switches_reach_the_recipe(tmp_path: Path, monkeypatch) -> None:
     seen = []
     monkeypatch.setattr(tiny_recipe, "run", lambda recipe, out: seen.append(recipe) or {})
     tiny_recipe.main(["--out", str(tmp_path)])
-    tiny_recipe.main(["--out", str(tmp_path), "--stage2-all", "--steps2", "7", "--stage1-trunk", "--trunk-text"])
+    tiny_recipe.main(["--out", str(tmp_path), "--stage2-all", "--steps2", "7", "--stage1-trunk", "--trunk-text",
+                      "--stage1-segment-stride", "2"])
     for args in (["--stage2-all"], ["--no-stage2-all", "--stage1-trunk", "--trunk-text"]):
         result = CliRunner().invoke(train_cli, ["tiny", "--out", str(tmp_path), *args])
         assert result.exit_code == 0, result.output
     assert [r.stage2_all for r in seen] == [False, True, True, False] and seen[1].steps2 == 7
+    assert [r.stage1_segment_stride for r in seen[:2]] == [1, 2]
     assert [r.stage1_trunk for r in seen] == [False, True, False, True]
     assert [r.trunk_text for r in seen] == [False, True, False, True]
 
@@ -224,10 +226,62 @@ def test_pretext_samples_its_own_source(bank: ClipBank, tmp_path: Path) -> None:
             self.calls += 1
             return bank.sample(generator, batch_size)
 
-    pretext, stage0 = Counting(), Counting()
-    train_holistic(stage0, TEXTS, LoopConfig(steps=2, lr=1e-3, warmup=1), 4, tmp_path, {}, bank, MINI,
-                   pretext=LoopConfig(steps=3, lr=1e-3, warmup=1), pretext_source=pretext)
-    assert (pretext.calls, stage0.calls) == (3, 2)
+    pretext, stage0, strides = Counting(), Counting(), []
+
+    def spy(*args):  # the pretext's stage settings
+        strides.append(next(a for a in args if isinstance(a, StageConfig)).segment_stride)
+        return pretext_loss(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tiny_recipe, "pretext_loss", spy)
+        train_holistic(stage0, TEXTS, LoopConfig(steps=2, lr=1e-3, warmup=1), 4, tmp_path, {}, bank, MINI,
+                       pretext=LoopConfig(steps=3, lr=1e-3, warmup=1), pretext_source=pretext, pretext_stride=2)
+    assert (pretext.calls, stage0.calls) == (3, 2) and strides == [2]
+
+
+def test_pretext_segment_stride_is_the_plain_loss_on_what_its_segments_see(bank: ClipBank) -> None:
+    """Stride 2 encodes one segment in two. When the first is kept, the loss (read-out and temporal contrast) is
+    the stride-1 loss of the clip cut to that segment's frames and the latent frames placed on them."""
+    torch.manual_seed(0)
+    networks = TinyNetworks(MINI, selective=False)
+    tiny_recipe.set_latent_stats(networks, bank)
+    wrapper = tiny_recipe.Pretext(networks.video, MINI, contrast_weight=0.3)
+    gen = networks.generator
+    latent_len = bank.latents.shape[1]
+    first_sees = int((timed_sync_weights(2, latent_len, gen.config.latent_rate)[:, :8].sum(1) > 0).sum())
+    assert 0 < first_sees < latent_len
+
+    class FirstSegment:  # the bank's clips cut to the first segment's 16 frames and their latent frames
+        def sample(self, generator: torch.Generator, batch_size: int):
+            batch = bank.sample(generator, batch_size)
+            return replace(batch, frames=batch.frames[:, :16], latents=batch.latents[:, :first_sees])
+
+    class Recording(torch.nn.Module):  # the encoder, keeping what it was given
+        def __init__(self) -> None:
+            super().__init__()
+            self.video, self.inputs = networks.video, []
+
+        def forward(self, segments: torch.Tensor) -> torch.Tensor:
+            self.inputs.append(segments)
+            return self.video(segments)
+
+    recording = Recording()
+    strided = pretext_loss(recording, wrapper.head, gen, bank, StageConfig(batch_size=4, segment_stride=2),
+                           wrapper.contrast)
+    plain = pretext_loss(wrapper.video, wrapper.head, gen, FirstSegment(), StageConfig(batch_size=4),
+                         wrapper.contrast)
+    firsts = []
+    with torch.no_grad():
+        for seed in range(8):
+            loss = strided(0, step_generator(7, seed))
+            segments = segment_frames(bank.sample(step_generator(7, seed), 4).frames)
+            (kept,) = [i for i in range(2) if torch.equal(recording.inputs[-1], segments[:, i:i + 1])]
+            if kept == 0:
+                assert loss.item() == pytest.approx(plain(0, step_generator(7, seed)).item(), rel=1e-5)
+            firsts.append(kept == 0)
+    assert any(firsts) and not all(firsts)
+    with pytest.raises(ValueError, match="segment_stride"):
+        pretext_loss(wrapper.video, wrapper.head, gen, bank, StageConfig(segment_stride=0))(0, step_generator(0, 0))
 
 
 def test_pretext_caption_contrast_trains_the_encoder_and_its_head(bank: ClipBank) -> None:
@@ -277,12 +331,34 @@ def test_cached_encoder_features_give_the_same_losses(stages, bank: ClipBank) ->
     with torch.no_grad():
         torch.testing.assert_close(batch.features, holistic.video(segment_frames(batch.frames)))
     assert bank.features is None and bank.sample(torch.Generator(), 2).features is None
-    stage = StageConfig(batch_size=4)
+    stage, strided = StageConfig(batch_size=4), StageConfig(batch_size=4, segment_stride=2)
     for loss in (lambda source: holistic_loss(holistic.video, holistic.generator, source, TEXTS[1], stage),
-                 lambda source: distillation_loss(holistic.video, selective.video, source, TEXTS[0], stage)):
+                 lambda source: distillation_loss(holistic.video, selective.video, source, TEXTS[0], stage),
+                 lambda source: distillation_loss(holistic.video, selective.video, source, TEXTS[0], strided)):
         assert _mean_loss(loss(cached)) == pytest.approx(_mean_loss(loss(bank)), rel=1e-5)
     dataset_like = object()
     assert tiny_recipe.with_frozen_features(dataset_like, holistic.video) is dataset_like
+
+
+def test_segment_stride_distils_on_every_other_segment(stages, bank: ClipBank) -> None:
+    """Stride 2: each step's loss is the distillation loss of the segments at one offset (drawn per step; both
+    are drawn), as TextSynch and its teacher encode every segment on its own."""
+    _, holistic, selective = stages
+    cached = tiny_recipe.with_frozen_features(bank, holistic.video)
+    stage = StageConfig(batch_size=4, segment_stride=2)
+    strided = distillation_loss(holistic.video, selective.video, cached, TEXTS[0], stage)
+    offsets = []
+    for seed in range(8):
+        g = step_generator(5, seed)
+        batch = cached.sample(g, 4)
+        segments = segment_frames(mixed_frames(batch.frames, g, stage.mix))
+        with torch.no_grad():
+            error = (selective.video(segments, *TEXTS[0](batch.captions)) - batch.features).square()
+            per_segment = error.unflatten(1, (segments.shape[1], -1)).mean((0, 2, 3))
+            loss = strided(0, step_generator(5, seed))
+        assert segments.shape[1] == 2
+        offsets += [o for o in range(2) if torch.isclose(loss, per_segment[o], rtol=1e-5, atol=0)]
+    assert len(offsets) == 8 and set(offsets) == {0, 1}
 
 
 def test_frozen_encoder_stages_read_cached_features(bank: ClipBank, tmp_path: Path) -> None:
@@ -399,7 +475,7 @@ def test_cli_trains_every_stage_on_a_real_data_manifest(tmp_path: Path) -> None:
     stage0 = runner.invoke(train_cli, ["scratch", *tiny_steps, "--pretext-steps", "2", "--out", str(tmp_path / "a")])
     assert stage0.exit_code == 0, stage0.output
     stage1 = runner.invoke(train_cli, ["encoder", *tiny_steps, "--holistic", str(tmp_path / "a/holistic.safetensors"),
-                                       "--trunk", "--out", str(tmp_path / "b")])
+                                       "--trunk", "--segment-stride", "2", "--out", str(tmp_path / "b")])
     assert stage1.exit_code == 0, stage1.output
     stage2 = runner.invoke(train_cli, ["generator", *tiny_steps, "--model", str(tmp_path / "b/selective.safetensors"),
                                        "--out", str(tmp_path / "c")])
@@ -411,7 +487,8 @@ def test_cli_trains_every_stage_on_a_real_data_manifest(tmp_path: Path) -> None:
     selective = load_networks(tmp_path / "c/selective.safetensors")
     assert selective.selective
     trunk = sum(p.numel() for _, p in selective.video.trainable_named_parameters())  # --trunk reached stage 1
-    assert json.loads((tmp_path / "b/train_log.json").read_text())["stage1"]["trainable_params"] == trunk
+    stage1 = json.loads((tmp_path / "b/train_log.json").read_text())["stage1"]
+    assert stage1["trainable_params"] == trunk and stage1["segment_stride"] == 2
 
 
 def test_instant_nce_rewards_a_tokens_own_instant() -> None:

@@ -130,8 +130,10 @@ def scratch(out: Path, data: Path | None, clips: int, seed: int, steps: int, lr:
 @click.option("--sup-tokens", type=int, default=5, show_default=True, help="[SUP] tokens (0 = ablation)")
 @click.option("--trunk", is_flag=True,
               help="train the student's ViT trunk too, not only SelVA's text path (the teacher stays frozen)")
+@click.option("--segment-stride", type=click.IntRange(min=1), default=1, show_default=True,
+              help="distil on every n-th of each clip's overlapping segments (2: each frame once, half the cost)")
 def encoder(out: Path, data: Path | None, clips: int, seed: int, steps: int, lr: float, batch_size: int,
-            holistic: Path, sup_tokens: int, trunk: bool) -> None:
+            holistic: Path, sup_tokens: int, trunk: bool, segment_stride: int) -> None:
     """Stage 1: distil TextSynch on side-by-side mixes from the frozen plain encoder."""
     from otio_foley.models.tiny import save_networks, text_encoders
     from otio_foley.training.loop import LoopConfig
@@ -141,7 +143,8 @@ def encoder(out: Path, data: Path | None, clips: int, seed: int, steps: int, lr:
     source = _source(data, clips, seed)
     log = {"machine": machine()}
     selective = train_encoder(teacher, sup_tokens, source, text_encoders(),
-                              LoopConfig(steps=steps, lr=lr, seed=seed), batch_size, out, log, trunk=trunk)
+                              LoopConfig(steps=steps, lr=lr, seed=seed), batch_size, out, log, trunk=trunk,
+                              segment_stride=segment_stride)
     save_networks(selective, out / "selective.safetensors", {"stages": "0,1"})
     _finish(out, log)
 

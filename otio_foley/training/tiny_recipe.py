@@ -58,6 +58,7 @@ class Recipe:
     # falls 0.474 -> 0.379; at 0.3 likewise (the model card), so it is off
     pretext_caption: float = 0.0
     pretext_caption_from: float = 0.0  # the caption term starts at this share of the pretext's steps
+    pretext_segment_stride: int = 1  # 2: the pretext reads every other segment (they overlap by half), 0.6× the cost
     video_patch: int = 8  # the video encoder's patch side in pixels (16: a quarter of the tokens, half the time)
     video_depth: int = 2  # the video encoder's ViT blocks
     video_dim: int = 64  # the video encoder's width (4 heads)
@@ -80,6 +81,7 @@ class Recipe:
     # the recipe about 68-76 minutes on a 2-core machine, so it is not the default yet. Halving the pretext to make
     # room gives the gain back; a 3000-step stage 2 after it costs nothing (the model card, "Fitting the hour")
     stage1_trunk: bool = False
+    stage1_segment_stride: int = 1  # 2: stage 1 distils on every other segment, about half the cost
     lr_pretext: float = 1e-3
     lr0: float = 1e-3
     lr1: float = 1e-3
@@ -171,12 +173,13 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
                    log: dict, stats: ClipBank | None = None, cfg: TinyConfig = TinyConfig(),
                    pretext: LoopConfig | None = None, contrast_weight: float = 0.0,
                    pretext_source: BatchSource | None = None, caption_weight: float = 0.0,
-                   caption_from: float = 0.0) -> TinyNetworks:
+                   caption_from: float = 0.0, pretext_stride: int = 1) -> TinyNetworks:
     """Stage 0, from scratch (latent statistics from `stats`): with a `pretext` loop, the plain video encoder
     learns the mel read-out (plus the temporal contrast at `contrast_weight` and the caption contrast at
     `caption_weight`, on the video-side text encoder, from the `caption_from` share of its steps on) first and is
     then frozen while the generator learns ("stage0_encoder", "stage0"; the pretext samples `pretext_source`, by
-    default `source`); without one, encoder and generator train end to end. The latent statistics never train."""
+    default `source`, and reads every `pretext_stride`-th segment); without one, encoder and generator train end
+    to end. The latent statistics never train."""
     holistic = TinyNetworks(cfg, selective=False)
     set_null_text(holistic, texts[1])
     if stats is not None:
@@ -189,7 +192,8 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
         heads = [(n, p) for n, p in wrapper.named_parameters() if not n.startswith("video.")]
         train_only(wrapper, [*video, *heads])
         _stage("stage0_encoder", wrapper, pretext_loss(wrapper.video, wrapper.head, holistic.generator,
-                                                       pretext_source or source, stage, wrapper.contrast,
+                                                       pretext_source or source,
+                                                       replace(stage, segment_stride=pretext_stride), wrapper.contrast,
                                                        wrapper.caption, texts[0],
                                                        round(caption_from * pretext.steps)),
                pretext, out, log)
@@ -203,7 +207,8 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
 
 
 def train_encoder(holistic: TinyNetworks, num_sup: int, source: BatchSource, texts: Texts, loop: LoopConfig,
-                  batch_size: int, out: Path, log: dict, name: str = "stage1", trunk: bool = False) -> TinyNetworks:
+                  batch_size: int, out: Path, log: dict, name: str = "stage1", trunk: bool = False,
+                  segment_stride: int = 1) -> TinyNetworks:
     """Stage 1: a TextSynch initialised from the holistic encoder, distilled on mixes (generator copied); with
     `trunk`, its ViT trunk trains too."""
     selective = TinyNetworks(replace(holistic.cfg, num_sup_tokens=num_sup), selective=True)
@@ -213,7 +218,9 @@ def train_encoder(holistic: TinyNetworks, num_sup: int, source: BatchSource, tex
     train_only(selective, video.trainable_named_parameters() if trunk else video.stage1_named_parameters())
     source = with_frozen_features(source, holistic.video.eval())
     _stage(name, selective, distillation_loss(holistic.video, selective.video, source, texts[0],
-                                              StageConfig(batch_size=batch_size)), loop, out, log)
+                                              StageConfig(batch_size=batch_size, segment_stride=segment_stride)),
+           loop, out, log)
+    log[name]["segment_stride"] = segment_stride
     return selective
 
 
@@ -252,17 +259,20 @@ def run(recipe: Recipe, out: Path) -> dict:
 
     holistic = train_holistic(bank, texts, loop_config(recipe, recipe.steps0, recipe.lr0), b, out, log, bank, cfg,
                               loop_config(recipe, recipe.pretext_steps, recipe.lr_pretext), recipe.pretext_contrast,
-                              fresh, recipe.pretext_caption, recipe.pretext_caption_from)
+                              fresh, recipe.pretext_caption, recipe.pretext_caption_from,
+                              recipe.pretext_segment_stride)
     save_networks(holistic, out / "holistic.safetensors", {"stages": "0"})
     selective = train_encoder(holistic, cfg.num_sup_tokens, bank, texts,
-                              loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log, trunk=recipe.stage1_trunk)
+                              loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log, trunk=recipe.stage1_trunk,
+                              segment_stride=recipe.stage1_segment_stride)
     train_generator(selective, bank, texts, loop_config(recipe, recipe.steps2, recipe.lr2), b, out, log,
                     from_scratch=recipe.stage2_all)
     log["total_seconds"] = round(time.time() - started, 1)
     save_networks(selective, out / "selective.safetensors", {"stages": "0,1,2"})
     if recipe.ablation_steps1 and recipe.ablation_steps2:
         no_sup = train_encoder(holistic, 0, bank, texts, loop_config(recipe, recipe.ablation_steps1, recipe.lr1),
-                               b, out, log, name="no_sup_stage1", trunk=recipe.stage1_trunk)
+                               b, out, log, name="no_sup_stage1", trunk=recipe.stage1_trunk,
+                               segment_stride=recipe.stage1_segment_stride)
         train_generator(no_sup, bank, texts, loop_config(recipe, recipe.ablation_steps2, recipe.lr2), b, out, log,
                         from_scratch=recipe.stage2_all, name="no_sup_stage2")
         save_networks(no_sup, out / "no_sup.safetensors", {"stages": "0,1,2", "num_sup_tokens": "0"})
