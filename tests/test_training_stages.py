@@ -14,7 +14,7 @@ import torch
 
 from otio_foley.models.mel_codec import MelCodec, MelCodecConfig
 from otio_foley.models.pipeline import Prompt
-from otio_foley.models.sequence import timed_sync_weights, token_instants, token_means
+from otio_foley.models.sequence import token_instants, token_means
 from otio_foley.models.synchformer import segment_frames
 from otio_foley.models.tiny import WEIGHTS, TinyConfig, TinyNetworks, load_networks, load_tiny, save_networks
 from otio_foley.synth.scenes import make_scene
@@ -226,62 +226,10 @@ def test_pretext_samples_its_own_source(bank: ClipBank, tmp_path: Path) -> None:
             self.calls += 1
             return bank.sample(generator, batch_size)
 
-    pretext, stage0, strides = Counting(), Counting(), []
-
-    def spy(*args):  # the pretext's stage settings
-        strides.append(next(a for a in args if isinstance(a, StageConfig)).segment_stride)
-        return pretext_loss(*args)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tiny_recipe, "pretext_loss", spy)
-        train_holistic(stage0, TEXTS, LoopConfig(steps=2, lr=1e-3, warmup=1), 4, tmp_path, {}, bank, MINI,
-                       pretext=LoopConfig(steps=3, lr=1e-3, warmup=1), pretext_source=pretext, pretext_stride=2)
-    assert (pretext.calls, stage0.calls) == (3, 2) and strides == [2]
-
-
-def test_pretext_segment_stride_is_the_plain_loss_on_what_its_segments_see(bank: ClipBank) -> None:
-    """Stride 2 encodes one segment in two. When the first is kept, the loss (read-out and temporal contrast) is
-    the stride-1 loss of the clip cut to that segment's frames and the latent frames placed on them."""
-    torch.manual_seed(0)
-    networks = TinyNetworks(MINI, selective=False)
-    tiny_recipe.set_latent_stats(networks, bank)
-    wrapper = tiny_recipe.Pretext(networks.video, MINI, contrast_weight=0.3)
-    gen = networks.generator
-    latent_len = bank.latents.shape[1]
-    first_sees = int((timed_sync_weights(2, latent_len, gen.config.latent_rate)[:, :8].sum(1) > 0).sum())
-    assert 0 < first_sees < latent_len
-
-    class FirstSegment:  # the bank's clips cut to the first segment's 16 frames and their latent frames
-        def sample(self, generator: torch.Generator, batch_size: int):
-            batch = bank.sample(generator, batch_size)
-            return replace(batch, frames=batch.frames[:, :16], latents=batch.latents[:, :first_sees])
-
-    class Recording(torch.nn.Module):  # the encoder, keeping what it was given
-        def __init__(self) -> None:
-            super().__init__()
-            self.video, self.inputs = networks.video, []
-
-        def forward(self, segments: torch.Tensor) -> torch.Tensor:
-            self.inputs.append(segments)
-            return self.video(segments)
-
-    recording = Recording()
-    strided = pretext_loss(recording, wrapper.head, gen, bank, StageConfig(batch_size=4, segment_stride=2),
-                           wrapper.contrast)
-    plain = pretext_loss(wrapper.video, wrapper.head, gen, FirstSegment(), StageConfig(batch_size=4),
-                         wrapper.contrast)
-    firsts = []
-    with torch.no_grad():
-        for seed in range(8):
-            loss = strided(0, step_generator(7, seed))
-            segments = segment_frames(bank.sample(step_generator(7, seed), 4).frames)
-            (kept,) = [i for i in range(2) if torch.equal(recording.inputs[-1], segments[:, i:i + 1])]
-            if kept == 0:
-                assert loss.item() == pytest.approx(plain(0, step_generator(7, seed)).item(), rel=1e-5)
-            firsts.append(kept == 0)
-    assert any(firsts) and not all(firsts)
-    with pytest.raises(ValueError, match="segment_stride"):
-        pretext_loss(wrapper.video, wrapper.head, gen, bank, StageConfig(segment_stride=0))(0, step_generator(0, 0))
+    pretext, stage0 = Counting(), Counting()
+    train_holistic(stage0, TEXTS, LoopConfig(steps=2, lr=1e-3, warmup=1), 4, tmp_path, {}, bank, MINI,
+                   pretext=LoopConfig(steps=3, lr=1e-3, warmup=1), pretext_source=pretext)
+    assert (pretext.calls, stage0.calls) == (3, 2)
 
 
 def test_pretext_caption_contrast_trains_the_encoder_and_its_head(bank: ClipBank) -> None:
@@ -359,6 +307,9 @@ def test_segment_stride_distils_on_every_other_segment(stages, bank: ClipBank) -
         assert segments.shape[1] == 2
         offsets += [o for o in range(2) if torch.isclose(loss, per_segment[o], rtol=1e-5, atol=0)]
     assert len(offsets) == 8 and set(offsets) == {0, 1}
+    with pytest.raises(ValueError, match="segment_stride"):
+        distillation_loss(holistic.video, selective.video, cached, TEXTS[0], StageConfig(segment_stride=0))(
+            0, step_generator(0, 0))
 
 
 def test_frozen_encoder_stages_read_cached_features(bank: ClipBank, tmp_path: Path) -> None:

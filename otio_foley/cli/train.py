@@ -131,7 +131,7 @@ def scratch(out: Path, data: Path | None, clips: int, seed: int, steps: int, lr:
 @click.option("--trunk", is_flag=True,
               help="train the student's ViT trunk too, not only SelVA's text path (the teacher stays frozen)")
 @click.option("--segment-stride", type=click.IntRange(min=1), default=1, show_default=True,
-              help="distil on every n-th of each clip's overlapping segments (2: each frame once, half the cost)")
+              help="distil on every n-th of each clip's overlapping segments (2: none overlap, about half the cost)")
 def encoder(out: Path, data: Path | None, clips: int, seed: int, steps: int, lr: float, batch_size: int,
             holistic: Path, sup_tokens: int, trunk: bool, segment_stride: int) -> None:
     """Stage 1: distil TextSynch on side-by-side mixes from the frozen plain encoder."""

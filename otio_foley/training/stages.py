@@ -29,7 +29,7 @@ from torch import nn
 
 from otio_foley.models.flow_matching import flow_loss, interpolate, logit_normal_t
 from otio_foley.models.generator import FlowGenerator
-from otio_foley.models.sequence import SYNC_TOKENS_PER_SEGMENT, timed_sync_weights, token_instants, token_means
+from otio_foley.models.sequence import SYNC_TOKENS_PER_SEGMENT, token_instants, token_means
 from otio_foley.models.synchformer import segment_frames
 from otio_foley.synth.mixing import MixConfig, mix_batch
 from otio_foley.training.data import BatchSource
@@ -52,8 +52,8 @@ class StageConfig:
     t_mean: float = -1.5
     # stages 1-2: target beside item B-1-i, share ~ Beta(1,1) >= 0.2, random side, mixed with p = 0.75
     mix: MixConfig = field(default_factory=MixConfig.training)
-    # the pretext and stage 1 read every n-th of the clip's overlapping segments, from an offset drawn per step.
-    # The encoders see each segment on its own, so stage 1 has the same loss on fewer segments. At 2 the kept
+    # stage 1 distils on every n-th of the clip's overlapping segments, from an offset drawn per step. TextSynch
+    # and its teacher see each segment on its own, so this is the same loss on fewer segments. At 2 the kept
     # segments do not overlap (segments overlap by half): a 2 s clip's 5 become 0, 2, 4 or 1, 3, about half the cost
     segment_stride: int = 1
 
@@ -142,11 +142,11 @@ class TemporalContrast(nn.Module):
         self.audio = nn.Sequential(nn.Linear(n_mels, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
         self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))  # cosine similarity × 10 at init
 
-    def forward(self, sync_f: torch.Tensor, audio_tokens: torch.Tensor, instants: torch.Tensor) -> torch.Tensor:
-        """(B, N, video_dim) video tokens, (B, N, n_mels) their audio, (N,) their instants → the mean InfoNCE
-        loss."""
+    def forward(self, sync_f: torch.Tensor, audio_tokens: torch.Tensor) -> torch.Tensor:
+        """(B, N, video_dim) video tokens, (B, N, n_mels) their audio → the mean InfoNCE loss."""
         v = F.normalize(self.video(sync_f), dim=-1)
         a = F.normalize(self.audio(audio_tokens), dim=-1)
+        instants = token_instants(sync_f.shape[1] // SYNC_TOKENS_PER_SEGMENT)
         return instant_nce(self.log_scale.exp() * v @ a.transpose(1, 2), instants)
 
 
@@ -191,11 +191,6 @@ def kept_segments(count: int, stride: int, g: torch.Generator) -> slice:
     return slice(int(torch.randint(min(stride, count), (1,), generator=g)), None, stride)
 
 
-def kept_tokens(count: int, kept: slice) -> torch.Tensor:
-    """The sync-token indices of the kept segments (8 per segment)."""
-    return torch.arange(count * SYNC_TOKENS_PER_SEGMENT).view(count, SYNC_TOKENS_PER_SEGMENT)[kept].flatten()
-
-
 def pretext_loss(video: nn.Module, head: nn.Module, generator: FlowGenerator, source: BatchSource,
                  cfg: StageConfig, contrast: TemporalContrast | None = None,
                  caption: CaptionContrast | None = None, text_encoder: TextEncoder | None = None,
@@ -207,29 +202,16 @@ def pretext_loss(video: nn.Module, head: nn.Module, generator: FlowGenerator, so
     device = _device(video)
     if caption is not None and text_encoder is None:
         raise ValueError("the caption contrast needs a text encoder")
-    if cfg.segment_stride > 1 and generator.config.sync_placement != "timed":
-        raise ValueError("a pretext on a subset of segments needs the generator's timed sync placement")
-    rate = generator.config.latent_rate
 
     def loss(step: int, g: torch.Generator) -> torch.Tensor:
         batch = source.sample(g, cfg.batch_size)
         target = generator.normalize(batch.latents.to(device))
         segments = segment_frames(batch.frames.to(device))
-        count = segments.shape[1]
-        if cfg.segment_stride == 1:
-            sync_f = video(segments)
-            loss = F.mse_loss(head(generator.place_sync(sync_f, target.shape[1])), target)
-            tokens = slice(None)
-        else:  # each latent frame is read from the kept tokens that see its video frame; frames none see drop out
-            kept = kept_segments(count, cfg.segment_stride, g)
-            sync_f, tokens = video(segments[:, kept]), kept_tokens(count, kept)
-            weights = timed_sync_weights(count, target.shape[1], rate)[:, tokens].to(sync_f)
-            seen = weights.sum(1) > 0
-            weights = weights[seen] / weights[seen].sum(1, keepdim=True)
-            loss = F.mse_loss(head(weights @ sync_f), target[:, seen])
+        sync_f = video(segments)
+        loss = F.mse_loss(head(generator.place_sync(sync_f, target.shape[1])), target)
         if contrast is not None:
-            audio = token_means(target, count, rate)[:, tokens]
-            loss = loss + contrast.weight * contrast(sync_f, audio, token_instants(count)[tokens])
+            audio = token_means(target, segments.shape[1], generator.config.latent_rate)
+            loss = loss + contrast.weight * contrast(sync_f, audio)
         if caption is not None and step >= caption_from:
             loss = loss + caption.weight * caption(sync_f, batch.captions,
                                                    *_text(text_encoder, batch.captions, device))

@@ -58,7 +58,6 @@ class Recipe:
     # falls 0.474 -> 0.379; at 0.3 likewise (the model card), so it is off
     pretext_caption: float = 0.0
     pretext_caption_from: float = 0.0  # the caption term starts at this share of the pretext's steps
-    pretext_segment_stride: int = 1  # 2: the pretext reads every other segment (they overlap by half), 0.6× the cost
     video_patch: int = 8  # the video encoder's patch side in pixels (16: a quarter of the tokens, half the time)
     video_depth: int = 2  # the video encoder's ViT blocks
     video_dim: int = 64  # the video encoder's width (4 heads)
@@ -173,13 +172,12 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
                    log: dict, stats: ClipBank | None = None, cfg: TinyConfig = TinyConfig(),
                    pretext: LoopConfig | None = None, contrast_weight: float = 0.0,
                    pretext_source: BatchSource | None = None, caption_weight: float = 0.0,
-                   caption_from: float = 0.0, pretext_stride: int = 1) -> TinyNetworks:
+                   caption_from: float = 0.0) -> TinyNetworks:
     """Stage 0, from scratch (latent statistics from `stats`): with a `pretext` loop, the plain video encoder
     learns the mel read-out (plus the temporal contrast at `contrast_weight` and the caption contrast at
     `caption_weight`, on the video-side text encoder, from the `caption_from` share of its steps on) first and is
     then frozen while the generator learns ("stage0_encoder", "stage0"; the pretext samples `pretext_source`, by
-    default `source`, and reads every `pretext_stride`-th segment); without one, encoder and generator train end
-    to end. The latent statistics never train."""
+    default `source`); without one, encoder and generator train end to end. The latent statistics never train."""
     holistic = TinyNetworks(cfg, selective=False)
     set_null_text(holistic, texts[1])
     if stats is not None:
@@ -192,8 +190,7 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
         heads = [(n, p) for n, p in wrapper.named_parameters() if not n.startswith("video.")]
         train_only(wrapper, [*video, *heads])
         _stage("stage0_encoder", wrapper, pretext_loss(wrapper.video, wrapper.head, holistic.generator,
-                                                       pretext_source or source,
-                                                       replace(stage, segment_stride=pretext_stride), wrapper.contrast,
+                                                       pretext_source or source, stage, wrapper.contrast,
                                                        wrapper.caption, texts[0],
                                                        round(caption_from * pretext.steps)),
                pretext, out, log)
@@ -259,8 +256,7 @@ def run(recipe: Recipe, out: Path) -> dict:
 
     holistic = train_holistic(bank, texts, loop_config(recipe, recipe.steps0, recipe.lr0), b, out, log, bank, cfg,
                               loop_config(recipe, recipe.pretext_steps, recipe.lr_pretext), recipe.pretext_contrast,
-                              fresh, recipe.pretext_caption, recipe.pretext_caption_from,
-                              recipe.pretext_segment_stride)
+                              fresh, recipe.pretext_caption, recipe.pretext_caption_from)
     save_networks(holistic, out / "holistic.safetensors", {"stages": "0"})
     selective = train_encoder(holistic, cfg.num_sup_tokens, bank, texts,
                               loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log, trunk=recipe.stage1_trunk,
