@@ -310,6 +310,8 @@ def test_segment_stride_distils_on_every_other_segment(stages, bank: ClipBank) -
     with pytest.raises(ValueError, match="segment_stride"):
         distillation_loss(holistic.video, selective.video, cached, TEXTS[0], StageConfig(segment_stride=0))(
             0, step_generator(0, 0))
+    with pytest.raises(ValueError, match="segment_stride"):
+        tiny_recipe.Recipe(stage1_segment_stride=0)  # refused before any stage runs
 
 
 def test_frozen_encoder_stages_read_cached_features(bank: ClipBank, tmp_path: Path) -> None:

@@ -57,6 +57,10 @@ class StageConfig:
     # segments do not overlap (segments overlap by half): a 2 s clip's 5 become 0, 2, 4 or 1, 3, about half the cost
     segment_stride: int = 1
 
+    def __post_init__(self) -> None:
+        if self.segment_stride < 1:
+            raise ValueError(f"segment_stride must be >= 1, got {self.segment_stride}")
+
 
 def train_only(module: nn.Module, named: Iterable[tuple[str, nn.Parameter]]) -> None:
     """Freeze every parameter of `module` except `named` (some of its own named_parameters)."""
@@ -184,8 +188,6 @@ class CaptionContrast(nn.Module):
 
 def kept_segments(count: int, stride: int, g: torch.Generator) -> slice:
     """Every `stride`-th of `count` segments from an offset drawn from `g` (all of them, and no draw, at 1)."""
-    if stride < 1:
-        raise ValueError(f"segment_stride must be >= 1, got {stride}")
     if stride == 1:
         return slice(None)
     return slice(int(torch.randint(min(stride, count), (1,), generator=g)), None, stride)

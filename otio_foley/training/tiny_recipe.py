@@ -92,6 +92,10 @@ class Recipe:
     ablation_steps1: int = 1200  # > 0 (both) also trains the no-[SUP] ablation from the same stage 0
     ablation_steps2: int = 4000
 
+    def __post_init__(self) -> None:
+        """Refuse a bad stage-1 stride now, not after stage 0 (StageConfig checks it)."""
+        StageConfig(batch_size=self.batch_size, segment_stride=self.stage1_segment_stride)
+
     def networks(self) -> TinyConfig:
         """The selva-tiny sizes this recipe trains."""
         return TinyConfig(frame_size=self.frame_size, video_patch=self.video_patch, video_depth=self.video_depth,
