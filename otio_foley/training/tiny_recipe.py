@@ -70,7 +70,9 @@ class Recipe:
     # The later stages are sized so the recipe fits the hour on a 2-core machine with stage 1 on the trunk: the
     # stage-0 generator at 2500 kept inter-class timing but lowered intra-class figures, stage 2 at 3000 scored as
     # 4000 did, and stage 1 gains most from steps (3000 -> 3600 on one stage 0: inter-class onset F1 0.692 -> 0.709,
-    # stage 1 800 -> 1098 s; the model card, "Fitting the hour", "Cheaper steps" and "Stage 1 at 3600 steps")
+    # stage 1 800 -> 1098 s). The hour holds on the machine's faster days only: 59.8 minutes by the morning's stage
+    # times, 66.7 from scratch on a slow afternoon (the model card, "How it was trained", "Current figures",
+    # "Fitting the hour" and "Cheaper steps")
     steps0: int = 3500
     steps1: int = 3600
     steps2: int = 2400
