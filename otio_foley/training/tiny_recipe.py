@@ -67,7 +67,7 @@ class Recipe:
     # source. With `stage1_trunk`, the timing gate on mixes read onset F1 0.568 against 0.637 without it (the
     # model card), so it is off
     trunk_text: bool = False
-    # The later stages are sized so the recipe fits the hour on a 2-core machine with stage 1 on the trunk: the
+    # The later stages are sized against the hour on a 2-core machine with stage 1 on the trunk: the
     # stage-0 generator at 2500 kept inter-class timing but lowered intra-class figures, stage 2 at 3000 scored as
     # 4000 did, and stage 1 gains most from steps (3000 -> 3600 on one stage 0: inter-class onset F1 0.692 -> 0.709,
     # stage 1 800 -> 1098 s). The hour holds on the machine's faster days only: 59.8 minutes by the morning's stage
