@@ -183,12 +183,13 @@ def test_recipe_switches_reach_the_recipe(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(tiny_recipe, "run", lambda recipe, out: seen.append(recipe) or {})
     tiny_recipe.main(["--out", str(tmp_path)])
     tiny_recipe.main(["--out", str(tmp_path), "--stage2-all", "--steps2", "7", "--no-stage1-trunk", "--trunk-text",
-                      "--stage1-segment-stride", "1"])
+                      "--stage1-segment-stride", "1", "--ablation"])
     for args in (["--stage2-all"], ["--no-stage2-all", "--no-stage1-trunk", "--trunk-text"]):
         result = CliRunner().invoke(train_cli, ["tiny", "--out", str(tmp_path), *args])
         assert result.exit_code == 0, result.output
     assert [r.stage2_all for r in seen] == [False, True, True, False] and seen[1].steps2 == 7
     assert [r.stage1_segment_stride for r in seen[:2]] == [2, 1]
+    assert [r.ablation for r in seen[:2]] == [False, True]  # the shipped model's command trains no ablation
     assert [r.stage1_trunk for r in seen] == [True, False, True, False]
     assert [r.trunk_text for r in seen] == [False, True, False, True]
 
