@@ -254,8 +254,9 @@ def run(recipe: Recipe, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
     started = time.time()
-    log: dict = {"recipe": asdict(recipe), "stage": asdict(StageConfig(batch_size=recipe.batch_size)),
-                 "machine": machine()}
+    # the stage settings every stage shares; only stage 1 reads segment_stride
+    stage = StageConfig(batch_size=recipe.batch_size, segment_stride=recipe.stage1_segment_stride)
+    log: dict = {"recipe": asdict(recipe), "stage": asdict(stage), "machine": machine()}
     cfg = recipe.networks()
     texts = text_encoders()
     t0 = time.time()
