@@ -69,14 +69,14 @@ class Recipe:
     # model card), so it is off
     trunk_text: bool = False
     # The later stages are sized against the hour on a 2-core machine with stage 1 on the trunk: the
-    # stage-0 generator at 2500 kept inter-class timing but lowered intra-class figures, stage 2 at 3000 scored as
-    # 4000 did, and stage 1 gains most from steps (3000 -> 3600 on one stage 0: inter-class onset F1 0.692 -> 0.709,
-    # stage 1 800 -> 1098 s). The hour holds on the machine's faster days only: 59.8 minutes by the morning's stage
-    # times, 66.7 from scratch on a slow afternoon (the model card, "How it was trained", "Current figures",
-    # "Fitting the hour" and "Cheaper steps")
+    # stage-0 generator at 2500 kept inter-class timing but lowered intra-class figures, stage 1 gains most from
+    # steps (3000 -> 3600 on one stage 0: inter-class onset F1 0.692 -> 0.709, stage 1 800 -> 1098 s), and stage 2
+    # gives little per step (on one stage 1, 0 / 600 / 1200 / 2400 steps: onset F1 0.684 / 0.695 / 0.702 / 0.709,
+    # each inside its interval of the next), so it runs 1200, about 6 minutes less (the model card, "How it was
+    # trained", "Current figures", "Stage 2's length", "Fitting the hour" and "Cheaper steps")
     steps0: int = 3500
     steps1: int = 3600
-    steps2: int = 2400
+    steps2: int = 1200
     # stage 2 trains every generator weight, not only SelVA's video path (the flag for a model trained from
     # scratch): on 256 + 256 pairs it leaked more (0.084 against 0.063) for the same onset F1 (the model card)
     stage2_all: bool = False
