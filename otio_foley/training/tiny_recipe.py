@@ -99,7 +99,11 @@ class Recipe:
 
     def __post_init__(self) -> None:
         """Refuse a bad stage-1 stride now, not after stage 0 (StageConfig checks it)."""
-        StageConfig(batch_size=self.batch_size, segment_stride=self.stage1_segment_stride)
+        self.stage_config()
+
+    def stage_config(self) -> StageConfig:
+        """The stage settings every stage shares; only stage 1 reads segment_stride."""
+        return StageConfig(batch_size=self.batch_size, segment_stride=self.stage1_segment_stride)
 
     def networks(self) -> TinyConfig:
         """The selva-tiny sizes this recipe trains."""
@@ -254,9 +258,7 @@ def run(recipe: Recipe, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
     started = time.time()
-    # the stage settings every stage shares; only stage 1 reads segment_stride
-    stage = StageConfig(batch_size=recipe.batch_size, segment_stride=recipe.stage1_segment_stride)
-    log: dict = {"recipe": asdict(recipe), "stage": asdict(stage), "machine": machine()}
+    log: dict = {"recipe": asdict(recipe), "stage": asdict(recipe.stage_config()), "machine": machine()}
     cfg = recipe.networks()
     texts = text_encoders()
     t0 = time.time()
@@ -270,19 +272,20 @@ def run(recipe: Recipe, out: Path) -> dict:
                               loop_config(recipe, recipe.pretext_steps, recipe.lr_pretext), recipe.pretext_contrast,
                               fresh, recipe.pretext_caption, recipe.pretext_caption_from)
     save_networks(holistic, out / "holistic.safetensors", {"stages": "0"})
-    selective = train_encoder(holistic, cfg.num_sup_tokens, bank, texts,
-                              loop_config(recipe, recipe.steps1, recipe.lr1), b, out, log, trunk=recipe.stage1_trunk,
-                              segment_stride=recipe.stage1_segment_stride)
-    train_generator(selective, bank, texts, loop_config(recipe, recipe.steps2, recipe.lr2), b, out, log,
-                    from_scratch=recipe.stage2_all)
+
+    def stages_1_2(num_sup: int, prefix: str) -> TinyNetworks:
+        """Stages 1 and 2 from the shared stage 0, their checkpoints named `prefix`stage1/2."""
+        selective = train_encoder(holistic, num_sup, bank, texts, loop_config(recipe, recipe.steps1, recipe.lr1), b,
+                                  out, log, name=f"{prefix}stage1", trunk=recipe.stage1_trunk,
+                                  segment_stride=recipe.stage1_segment_stride)
+        return train_generator(selective, bank, texts, loop_config(recipe, recipe.steps2, recipe.lr2), b, out, log,
+                               from_scratch=recipe.stage2_all, name=f"{prefix}stage2")
+
+    selective = stages_1_2(cfg.num_sup_tokens, "")
     log["total_seconds"] = round(time.time() - started, 1)
     save_networks(selective, out / "selective.safetensors", {"stages": "0,1,2"})
     if recipe.ablation:
-        no_sup = train_encoder(holistic, 0, bank, texts, loop_config(recipe, recipe.steps1, recipe.lr1),
-                               b, out, log, name="no_sup_stage1", trunk=recipe.stage1_trunk,
-                               segment_stride=recipe.stage1_segment_stride)
-        train_generator(no_sup, bank, texts, loop_config(recipe, recipe.steps2, recipe.lr2), b, out, log,
-                        from_scratch=recipe.stage2_all, name="no_sup_stage2")
+        no_sup = stages_1_2(0, "no_sup_")
         save_networks(no_sup, out / "no_sup.safetensors", {"stages": "0,1,2", "num_sup_tokens": "0"})
     (out / "train_log.json").write_text(json.dumps(log, indent=2))
     return log
