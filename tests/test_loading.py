@@ -313,6 +313,26 @@ def test_default_model_falls_back_to_tiny(tmp_path, monkeypatch, capsys) -> None
     assert "using the built-in selva-tiny: selva-s16k is not installed" in capsys.readouterr().err
 
 
+def test_tiny_files_are_byte_identical_for_identical_networks(tmp_path) -> None:
+    """A rerun of the recipe must reproduce the shipped file's sha256, not only its tensors: safetensors writes
+    metadata in a random order, which `save_networks` undoes (with three keys, eight saves all agreeing by chance
+    has odds of 1 in 6**7)."""
+    from safetensors.torch import load_file
+
+    from otio_foley.models import tiny
+
+    networks = tiny.selva_tiny()
+    paths = [tmp_path / f"{i}.safetensors" for i in range(8)]
+    for path in paths:
+        tiny.save_networks(networks, path, {"stages": "0,1,2", "num_sup_tokens": "5"})
+    assert len({tiny.checksum(path) for path in paths}) == 1
+    with open(paths[0], "rb") as handle:
+        header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
+    assert list(header["__metadata__"]) == ["config", "info", "selective"]
+    assert all(torch.equal(v, networks.state_dict()[k]) for k, v in load_file(paths[0]).items())
+    assert tiny.read_config(paths[0]) == (networks.cfg, True)
+
+
 def test_tiny_files_from_before_the_patch_option_load_with_16_pixel_patches(tmp_path) -> None:
     """The first selva-tiny releases wrote no `video_patch` into their config: they used 16×16 patches, which
     is no longer the default, and such files (users' fine-tunes too) must keep loading strictly."""
