@@ -17,9 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from safetensors.torch import save
 from torch import nn
 
-from otio_foley.atomic import write_text_atomic
+from otio_foley.atomic import write_bytes_atomic, write_text_atomic
 from otio_foley.errors import UserError
 
 MD5_CACHE = ".md5-cache.json"
@@ -112,6 +113,22 @@ def skipped_init() -> Iterator[None]:
 
 def first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+
+
+def write_safetensors(path: Path, state: Mapping[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """A safetensors file written atomically, whose bytes depend only on `state` and `metadata`.
+
+    safetensors (0.8) writes metadata in a Rust HashMap's random order (safetensors/safetensors#584, open), so
+    identical runs wrote files whose sha256 differed. The header is re-serialised as compact JSON with sorted
+    metadata keys: only the order changes, never the length, so the padding and the tensor offsets stay valid."""
+    data = save(dict(state), metadata=metadata)
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":")).encode()
+    if len(text) > size:
+        raise ValueError(f"safetensors header re-serialised to {len(text)} bytes, not {size}")
+    write_bytes_atomic(path, data[:8] + text.ljust(size) + data[8 + size:])  # the library pads with spaces
 
 
 def check_fit(module: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:

@@ -20,11 +20,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file
 from torch import nn
 
-from otio_foley.atomic import write_bytes_atomic
-
+from .checkpoints import write_safetensors
 from .generator import FlowGenerator, GeneratorConfig
 from .mel_codec import MelCodec, MelCodecConfig
 from .pipeline import SelVAPipeline
@@ -115,23 +114,7 @@ def save_networks(networks: TinyNetworks, path: Path, info: dict | None = None, 
     meta = {"config": json.dumps(asdict(networks.cfg)), "selective": str(networks.selective),
             "info": json.dumps(info or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, sorted_metadata(save(state, metadata=meta)))
-
-
-def sorted_metadata(data: bytes) -> bytes:
-    """The same safetensors bytes with the header's `__metadata__` keys in sorted order.
-
-    safetensors (0.8) writes metadata in a Rust HashMap's random order (safetensors/safetensors#584, open), so
-    identical runs wrote files whose sha256 differed. Re-serialising the header as compact JSON with sorted
-    metadata keys changes only the order, never the length, so the padding and the tensor offsets stay valid."""
-    size = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + size])
-    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
-    text = json.dumps(header, separators=(",", ":")).encode()
-    canonical = text + b" " * (size - len(text))  # safetensors pads the header with spaces to 8-byte alignment
-    if len(canonical) != size:
-        raise ValueError(f"safetensors header re-serialised to {len(text)} bytes, not {size}")
-    return data[:8] + canonical + data[8 + size:]
+    write_safetensors(path, state, meta)
 
 
 def read_config(path: Path = WEIGHTS) -> tuple[TinyConfig, bool]:

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from otio_foley.evaluation.features import STATS_DIM, log_mel_stats
+from otio_foley.models.checkpoints import write_safetensors
 from otio_foley.synth.scenes import CLASSES, make_scene
 
 LABELS: tuple[str, ...] = CLASSES + ("silence",)
@@ -97,7 +98,7 @@ def train_classifier(config: ClassifierConfig = ClassifierConfig()) -> SoundClas
 def save_classifier(model: SoundClassifier, path: Path = WEIGHTS) -> None:
     meta = {"labels": json.dumps(LABELS), "features": FEATURES_VERSION, "hidden": str(model.config.hidden),
             "config": json.dumps(model.config.__dict__)}
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
+    write_safetensors(path, {k: v.contiguous() for k, v in model.state_dict().items()}, meta)
 
 
 @functools.lru_cache(maxsize=1)
