@@ -121,7 +121,7 @@ def write_safetensors(path: Path, state: Mapping[str, torch.Tensor], metadata: d
     safetensors (0.8) writes metadata in a Rust HashMap's random order (safetensors/safetensors#584, open), so
     identical runs wrote files whose sha256 differed. The header is re-serialised as compact JSON with sorted
     metadata keys: only the order changes, never the length, so the padding and the tensor offsets stay valid."""
-    data = save(dict(state), metadata=metadata)
+    data = save({k: v.contiguous() for k, v in state.items()}, metadata=metadata)  # save refuses strided views
     size = int.from_bytes(data[:8], "little")
     header = json.loads(data[8:8 + size])
     header["__metadata__"] = dict(sorted(header["__metadata__"].items()))

@@ -109,8 +109,7 @@ def set_null_text(networks: TinyNetworks, generator_text: MiniLMEncoder) -> None
 
 def save_networks(networks: TinyNetworks, path: Path, info: dict | None = None, half: bool = False) -> None:
     """safetensors with the config (and any training facts) in the metadata; written atomically."""
-    state = {k: (v.half() if half and v.is_floating_point() else v).contiguous()
-             for k, v in networks.state_dict().items()}
+    state = {k: v.half() if half and v.is_floating_point() else v for k, v in networks.state_dict().items()}
     meta = {"config": json.dumps(asdict(networks.cfg)), "selective": str(networks.selective),
             "info": json.dumps(info or {})}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -98,7 +98,7 @@ def train_classifier(config: ClassifierConfig = ClassifierConfig()) -> SoundClas
 def save_classifier(model: SoundClassifier, path: Path = WEIGHTS) -> None:
     meta = {"labels": json.dumps(LABELS), "features": FEATURES_VERSION, "hidden": str(model.config.hidden),
             "config": json.dumps(model.config.__dict__)}
-    write_safetensors(path, {k: v.contiguous() for k, v in model.state_dict().items()}, meta)
+    write_safetensors(path, model.state_dict(), meta)
 
 
 @functools.lru_cache(maxsize=1)
