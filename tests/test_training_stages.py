@@ -21,8 +21,9 @@ from otio_foley.synth.scenes import make_scene
 from otio_foley.training.data import ClipBank, to_float
 from otio_foley.training import tiny_recipe
 from otio_foley.training.loop import LoopConfig, step_generator, train
-from otio_foley.training.stages import (CaptionContrast, StageConfig, distillation_loss, holistic_loss,
-                                        instant_nce, mixed_frames, pretext_loss, selective_flow_loss)
+from otio_foley.training.stages import (CaptionContrast, StageConfig, crop_segments, distillation_loss,
+                                        holistic_loss, instant_nce, mixed_frames, pretext_loss,
+                                        selective_flow_loss)
 from otio_foley.training.tiny_recipe import build_bank, train_encoder, train_generator, train_holistic
 
 MINI = TinyConfig(frame_size=32, window_seconds=0.96, video_dim=32, video_depth=1, video_heads=2, hidden_dim=64,
@@ -257,6 +258,35 @@ def test_pretext_caption_contrast_trains_the_encoder_and_its_head(bank: ClipBank
             assert same != joined
     with pytest.raises(ValueError, match="text encoder"):
         pretext_loss(wrapper.video, wrapper.head, networks.generator, bank, StageConfig(), caption=wrapper.caption)
+
+
+def test_pretext_crop_reads_whole_segments_and_their_own_latent_frames(bank: ClipBank) -> None:
+    """A crop's frames start on a segment boundary and its latent frames start at the same instant (2 s clips at
+    62.5 latent frames/s: frame 8c <-> latent frame 20c); every offset is drawn; the encoder's tokens of the crop
+    are the whole clip's tokens of those segments; a crop longer than the clip is refused."""
+    frames = torch.arange(50.0).view(1, 50, 1, 1, 1).expand(2, 50, 3, 4, 4)
+    latents = torch.arange(125.0).view(1, 125, 1).expand(2, 125, 64)
+    starts = set()
+    for seed in range(20):
+        f, z = crop_segments(frames, latents, 3, 62.5, torch.Generator().manual_seed(seed))
+        assert (f.shape[1], z.shape[1]) == (32, 80)
+        first = int(f[0, 0, 0, 0, 0])
+        assert int(z[0, 0, 0]) == first * 62.5 / 25 and first % 8 == 0
+        starts.add(first)
+    assert starts == {0, 8, 16}
+    with pytest.raises(ValueError, match="does not fit"):
+        crop_segments(frames, latents, 6, 62.5, torch.Generator())
+
+    networks = TinyNetworks(MINI, selective=False).eval()  # 24-frame clips: 2 segments
+    clips, rate = to_float(bank.frames_u8[:2]), networks.generator.config.latent_rate
+    index = torch.arange(24.0).view(1, 24, 1, 1, 1)
+    with torch.no_grad():
+        whole = networks.video(segment_frames(clips))
+        for seed in range(6):  # the same draw crops the frame indices and the clips
+            first = int(crop_segments(index, bank.latents[:1], 1, rate, torch.Generator().manual_seed(seed))[0][0, 0])
+            f, _ = crop_segments(clips, bank.latents[:2], 1, rate, torch.Generator().manual_seed(seed))
+            tokens = slice(8 * (first // 8), 8 * (first // 8) + 8)  # 8 tokens per segment, one every 8 frames
+            assert torch.allclose(networks.video(segment_frames(f)), whole[:, tokens], atol=1e-6)
 
 
 def test_recipe_encoder_sizes_reach_the_saved_networks(tmp_path: Path) -> None:

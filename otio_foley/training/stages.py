@@ -29,7 +29,8 @@ from torch import nn
 
 from otio_foley.models.flow_matching import flow_loss, interpolate, logit_normal_t
 from otio_foley.models.generator import FlowGenerator
-from otio_foley.models.sequence import SYNC_TOKENS_PER_SEGMENT, token_instants, token_means
+from otio_foley.models.sequence import (SYNC_SEGMENT, SYNC_STRIDE, SYNC_TOKENS_PER_SEGMENT, token_instants,
+                                        token_means)
 from otio_foley.models.synchformer import segment_frames
 from otio_foley.synth.mixing import MixConfig, mix_batch
 from otio_foley.training.data import BatchSource
@@ -193,22 +194,42 @@ def kept_segments(count: int, stride: int, g: torch.Generator) -> slice:
     return slice(int(torch.randint(min(stride, count), (1,), generator=g)), None, stride)
 
 
+def crop_segments(frames: torch.Tensor, latents: torch.Tensor, count: int, latent_rate: float,
+                  g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A run of `count` consecutive sync segments of the clips (one offset per batch, drawn from `g`) and the
+    latent frames they span. The encoder reads each segment on its own, so the crop's tokens are the whole clip's
+    tokens of those segments; the crop starts on a segment boundary, which falls on a whole latent frame."""
+    total = (frames.shape[1] - SYNC_SEGMENT) // SYNC_STRIDE + 1
+    if not 1 <= count <= total:
+        raise ValueError(f"a crop of {count} segments does not fit a clip of {total}")
+    first = int(torch.randint(total - count + 1, (1,), generator=g)) * SYNC_STRIDE
+    length = SYNC_SEGMENT + SYNC_STRIDE * (count - 1)
+    start, span = (first * latent_rate / FPS, length * latent_rate / FPS)
+    if not (start.is_integer() and span.is_integer()):
+        raise ValueError(f"segment boundaries fall between latent frames at {latent_rate} latent frames/s")
+    return frames[:, first:first + length], latents[:, int(start):int(start + span)]
+
+
 def pretext_loss(video: nn.Module, head: nn.Module, generator: FlowGenerator, source: BatchSource,
                  cfg: StageConfig, contrast: TemporalContrast | None = None,
                  caption: CaptionContrast | None = None, text_encoder: TextEncoder | None = None,
-                 caption_from: int = 0) -> LossFn:
+                 caption_from: int = 0, crop: int = 0) -> LossFn:
     """Stage 0, encoder step: predict the clip's normalised mel frames from its video features, placed on the
     latent frames by the generator's own `place_sync`. Forces the features to say what sounds when; with a
     `contrast` head, also the within-clip timing term; with a `caption` head (and the `text_encoder` it reads),
-    the clip-caption match from step `caption_from` on (once the sound terms have shaped the timing)."""
+    the clip-caption match from step `caption_from` on (once the sound terms have shaped the timing). With a
+    `crop`, each step reads that many consecutive segments of the clips, not all of them (cheaper steps)."""
     device = _device(video)
     if caption is not None and text_encoder is None:
         raise ValueError("the caption contrast needs a text encoder")
 
     def loss(step: int, g: torch.Generator) -> torch.Tensor:
         batch = source.sample(g, cfg.batch_size)
-        target = generator.normalize(batch.latents.to(device))
-        segments = segment_frames(batch.frames.to(device))
+        frames, latents = batch.frames.to(device), batch.latents.to(device)
+        if crop:
+            frames, latents = crop_segments(frames, latents, crop, generator.config.latent_rate, g)
+        target = generator.normalize(latents)
+        segments = segment_frames(frames)
         sync_f = video(segments)
         loss = F.mse_loss(head(generator.place_sync(sync_f, target.shape[1])), target)
         if contrast is not None:
