@@ -287,6 +287,10 @@ def test_pretext_crop_reads_whole_segments_and_their_own_latent_frames(bank: Cli
             f, _ = crop_segments(clips, bank.latents[:2], 1, rate, torch.Generator().manual_seed(seed))
             tokens = slice(8 * (first // 8), 8 * (first // 8) + 8)  # 8 tokens per segment, one every 8 frames
             assert torch.allclose(networks.video(segment_frames(f)), whole[:, tokens], atol=1e-6)
+    wrapper = tiny_recipe.Pretext(networks.video, MINI, contrast_weight=1.0)
+    losses = [pretext_loss(wrapper.video, wrapper.head, networks.generator, bank, StageConfig(batch_size=4),
+                           wrapper.contrast, crop=crop)(0, step_generator(0, 0)) for crop in (0, 1)]
+    assert torch.isfinite(losses[1]) and not torch.equal(*losses)  # the pretext reads the crop
 
 
 def test_recipe_encoder_sizes_reach_the_saved_networks(tmp_path: Path) -> None:

@@ -204,7 +204,7 @@ def crop_segments(frames: torch.Tensor, latents: torch.Tensor, count: int, laten
         raise ValueError(f"a crop of {count} segments does not fit a clip of {total}")
     first = int(torch.randint(total - count + 1, (1,), generator=g)) * SYNC_STRIDE
     length = SYNC_SEGMENT + SYNC_STRIDE * (count - 1)
-    start, span = (first * latent_rate / FPS, length * latent_rate / FPS)
+    start, span = first * latent_rate / FPS, length * latent_rate / FPS
     if not (start.is_integer() and span.is_integer()):
         raise ValueError(f"segment boundaries fall between latent frames at {latent_rate} latent frames/s")
     return frames[:, first:first + length], latents[:, int(start):int(start + span)]

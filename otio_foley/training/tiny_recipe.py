@@ -196,8 +196,9 @@ def train_holistic(source: BatchSource, texts: Texts, loop: LoopConfig, batch_si
     """Stage 0, from scratch (latent statistics from `stats`): with a `pretext` loop, the plain video encoder
     learns the mel read-out (plus the temporal contrast at `contrast_weight` and the caption contrast at
     `caption_weight`, on the video-side text encoder, from the `caption_from` share of its steps on; on `crop`
-    consecutive segments per step if > 0) first and is then frozen while the generator learns ("stage0_encoder", "stage0"; the pretext samples `pretext_source`, by
-    default `source`); without one, encoder and generator train end to end. The latent statistics never train."""
+    consecutive segments per step if > 0) first and is then frozen while the generator learns ("stage0_encoder",
+    "stage0"; the pretext samples `pretext_source`, by default `source`); without one, encoder and generator
+    train end to end. The latent statistics never train."""
     holistic = TinyNetworks(cfg, selective=False)
     set_null_text(holistic, texts[1])
     if stats is not None:
