@@ -31,7 +31,7 @@ from otio_foley.models.flow_matching import flow_loss, interpolate, logit_normal
 from otio_foley.models.generator import FlowGenerator
 from otio_foley.models.sequence import (SYNC_SEGMENT, SYNC_STRIDE, SYNC_TOKENS_PER_SEGMENT, token_instants,
                                         token_means)
-from otio_foley.models.synchformer import segment_frames
+from otio_foley.models.synchformer import num_segments, segment_frames
 from otio_foley.synth.mixing import MixConfig, mix_batch
 from otio_foley.training.data import BatchSource
 from otio_foley.training.loop import LossFn
@@ -199,7 +199,7 @@ def crop_segments(frames: torch.Tensor, latents: torch.Tensor, count: int, laten
     """A run of `count` consecutive sync segments of the clips (one offset per batch, drawn from `g`) and the
     latent frames they span. The encoder reads each segment on its own, so the crop's tokens are the whole clip's
     tokens of those segments; the crop starts on a segment boundary, which falls on a whole latent frame."""
-    total = (frames.shape[1] - SYNC_SEGMENT) // SYNC_STRIDE + 1
+    total = num_segments(frames.shape[1])
     if not 1 <= count <= total:
         raise ValueError(f"a crop of {count} segments does not fit a clip of {total}")
     first = int(torch.randint(total - count + 1, (1,), generator=g)) * SYNC_STRIDE
